@@ -1,0 +1,252 @@
+//! TCP through `wasi:sockets`, with every wait bounded by a deadline on the
+//! monotonic clock (`wasi:io/poll` over the stream and a timer).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use smtp_proto::server::{Host, ServerAddress};
+use smtp_proto::{Error, Stage};
+use wasip2::clocks::monotonic_clock;
+use wasip2::io::poll::{poll, Pollable};
+use wasip2::io::streams::{InputStream, OutputStream, StreamError};
+use wasip2::sockets::instance_network::instance_network;
+use wasip2::sockets::ip_name_lookup::resolve_addresses;
+use wasip2::sockets::network::{
+    ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
+    Network,
+};
+use wasip2::sockets::tcp::TcpSocket;
+use wasip2::sockets::tcp_create_socket::create_tcp_socket;
+
+/// A monotonic-clock instant in nanoseconds.
+pub type Instant = u64;
+
+pub fn deadline_after(d: Duration) -> Instant {
+    monotonic_clock::now().saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Waits until `p` is ready; false if `deadline` came first.
+fn wait(p: &Pollable, deadline: Instant) -> bool {
+    if p.ready() {
+        return true;
+    }
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    let ready = poll(&[p, &timer]);
+    ready.contains(&0)
+}
+
+/// An open connection. Field order is drop order: the streams are children
+/// of the socket and must go first.
+pub struct Connection {
+    input: InputStream,
+    output: OutputStream,
+    _socket: TcpSocket,
+}
+
+/// What a read or write ran into.
+pub enum NetError {
+    Timeout,
+    Closed,
+    Failed(String),
+}
+
+impl Connection {
+    /// Reads what is there, waiting until `deadline` for something.
+    pub fn read(&self, deadline: Instant) -> Result<Vec<u8>, NetError> {
+        loop {
+            match self.input.read(16 * 1024) {
+                Ok(bytes) if !bytes.is_empty() => return Ok(bytes),
+                Ok(_) => {
+                    if !wait(&self.input.subscribe(), deadline) {
+                        return Err(NetError::Timeout);
+                    }
+                }
+                Err(e) => return Err(stream_error(e)),
+            }
+        }
+    }
+
+    /// Writes as much of `data` as the stream takes at once (all of it, for
+    /// anything but a large message), waiting until `deadline` for room.
+    pub fn write(&self, data: &[u8], deadline: Instant) -> Result<usize, NetError> {
+        loop {
+            match self.output.check_write() {
+                Ok(0) => {
+                    if !wait(&self.output.subscribe(), deadline) {
+                        return Err(NetError::Timeout);
+                    }
+                }
+                Ok(room) => {
+                    let n = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                    self.output.write(&data[..n]).map_err(stream_error)?;
+                    self.output.flush().map_err(stream_error)?;
+                    return Ok(n);
+                }
+                Err(e) => return Err(stream_error(e)),
+            }
+        }
+    }
+}
+
+fn stream_error(e: StreamError) -> NetError {
+    match e {
+        StreamError::Closed => NetError::Closed,
+        StreamError::LastOperationFailed(err) => NetError::Failed(first_line(&err.to_debug_string())),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_owned()
+}
+
+/// Resolves the server (through the host, which only answers for granted
+/// names) and connects to the first address that answers.
+pub fn connect(
+    server: &ServerAddress,
+    timeout: Duration,
+    info: &mut dyn FnMut(String),
+) -> Result<Connection, Error> {
+    let network = instance_network();
+    let port = server.port;
+    info(format!("connect: ('{}', {port})", server.host));
+    let deadline = deadline_after(timeout);
+    let addresses = match &server.host {
+        Host::Ip(ip) => vec![*ip],
+        Host::Name(name) => resolve(&network, name, deadline)?,
+    };
+    if addresses.is_empty() {
+        return Err(Error::AddressError(format!("{} has no address", server.host)));
+    }
+    let mut last = None;
+    for ip in addresses {
+        let shown = format!("('{ip}', {port})");
+        match connect_one(&network, ip, port, deadline_after(timeout)) {
+            Ok(conn) => {
+                info(format!("connect: to {shown}"));
+                return Ok(conn);
+            }
+            Err(e) => {
+                info(format!("connect: to {shown} failed: {e}"));
+                // A refusal by policy explains more than a later failure.
+                if !matches!(last, Some(Error::Denied(_))) {
+                    last = Some(e);
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::AddressError("no address to connect to".into())))
+}
+
+fn resolve(network: &Network, name: &str, deadline: Instant) -> Result<Vec<IpAddr>, Error> {
+    let lookup_error = |code: ErrorCode| match code {
+        ErrorCode::AccessDenied => Error::Denied(format!(
+            "the host does not allow looking up {name:?}"
+        )),
+        ErrorCode::InvalidArgument => Error::AddressError(format!("{name:?} is not a valid host name")),
+        ErrorCode::NameUnresolvable => {
+            Error::LookupFailed(format!("{name}: name does not resolve"))
+        }
+        ErrorCode::TemporaryResolverFailure => Error::LookupFailed(format!(
+            "{name}: temporary failure in name resolution"
+        )),
+        other => Error::LookupFailed(format!("{name}: {}", other.message())),
+    };
+    let stream = resolve_addresses(network, name).map_err(lookup_error)?;
+    let mut out = Vec::new();
+    loop {
+        match stream.resolve_next_address() {
+            Ok(Some(addr)) => out.push(from_wasi(addr)),
+            Ok(None) => return Ok(out),
+            Err(ErrorCode::WouldBlock) => {
+                if !wait(&stream.subscribe(), deadline) {
+                    return Err(Error::Timeout {
+                        stage: Stage::Connect,
+                        detail: format!("looking up {name} took too long"),
+                    });
+                }
+            }
+            Err(code) => return Err(lookup_error(code)),
+        }
+    }
+}
+
+fn connect_one(
+    network: &Network,
+    ip: IpAddr,
+    port: u16,
+    deadline: Instant,
+) -> Result<Connection, Error> {
+    let peer = match ip {
+        IpAddr::V4(_) => format!("{ip}:{port}"),
+        IpAddr::V6(_) => format!("[{ip}]:{port}"),
+    };
+    let fail = |code: ErrorCode| match code {
+        ErrorCode::AccessDenied => Error::Denied(format!(
+            "the host's network policy does not allow connecting to {peer}"
+        )),
+        ErrorCode::Timeout => Error::Timeout {
+            stage: Stage::Connect,
+            detail: format!("connecting to {peer} took too long"),
+        },
+        ErrorCode::ConnectionRefused => Error::Io {
+            stage: Stage::Connect,
+            detail: format!("connection to {peer} refused"),
+        },
+        other => Error::Io {
+            stage: Stage::Connect,
+            detail: format!("connecting to {peer}: {}", other.message()),
+        },
+    };
+    let (family, addr) = match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            (
+                IpAddressFamily::Ipv4,
+                IpSocketAddress::Ipv4(Ipv4SocketAddress {
+                    port,
+                    address: (a, b, c, d),
+                }),
+            )
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            (
+                IpAddressFamily::Ipv6,
+                IpSocketAddress::Ipv6(Ipv6SocketAddress {
+                    port,
+                    flow_info: 0,
+                    address: (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]),
+                    scope_id: 0,
+                }),
+            )
+        }
+    };
+    let socket = create_tcp_socket(family).map_err(fail)?;
+    socket.start_connect(network, addr).map_err(fail)?;
+    let (input, output) = {
+        let ready = socket.subscribe();
+        loop {
+            match socket.finish_connect() {
+                Ok(streams) => break streams,
+                Err(ErrorCode::WouldBlock) => {
+                    if !wait(&ready, deadline) {
+                        return Err(fail(ErrorCode::Timeout));
+                    }
+                }
+                Err(code) => return Err(fail(code)),
+            }
+        }
+    };
+    Ok(Connection {
+        input,
+        output,
+        _socket: socket,
+    })
+}
+
+fn from_wasi(addr: IpAddress) -> IpAddr {
+    match addr {
+        IpAddress::Ipv4((a, b, c, d)) => IpAddr::from([a, b, c, d]),
+        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => IpAddr::from([a, b, c, d, e, f, g, h]),
+    }
+}

@@ -1,0 +1,734 @@
+//! The client state machine: one mail transaction, greeting to QUIT.
+//!
+//! The driver's loop is always the same:
+//! 1. write [`Client::output`] to the socket and [`Client::consume_output`];
+//! 2. while [`Client::wants_body`], [`Client::push_body`] the next chunk of the
+//!    message, then [`Client::finish_body`];
+//! 3. when [`Client::awaiting_reply`], read and [`Client::feed`] the bytes
+//!    (or report [`Client::handle_eof`], [`Client::handle_io_error`],
+//!    [`Client::handle_timeout`]);
+//! 4. drain [`Client::poll_event`] into the transcript;
+//!
+//! until [`Client::is_closed`]; then [`Client::outcome`] says what happened.
+//! A timeout is per complete reply: restart the clock whenever
+//! [`Client::wait_epoch`] changes.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use memchr::memchr;
+
+use crate::address::{check_client_name, check_mailbox, needs_smtputf8};
+use crate::command::Command;
+use crate::data::{DataEncoder, MessageInfo};
+use crate::error::{Error, Refusal, Stage};
+use crate::extension::Extensions;
+use crate::reply::{Reply, ReplyAssembler, ReplyError, MAX_LINE};
+
+/// Bytes the server may send while we are not waiting for a reply (during
+/// the message) before we call it a protocol violation.
+pub const MAX_UNSOLICITED: usize = 64 * 1024;
+
+/// Longest message line copied into the transcript.
+const MAX_LOGGED_LINE: usize = 4096;
+
+/// Settings for one send.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The name given with EHLO/HELO.
+    pub client_name: String,
+    /// How many lines of the message to report as `Send` events; the rest
+    /// are summed up in one `Info` event.
+    pub message_lines_logged: u32,
+    /// Use PIPELINING (RFC 2920) when the server offers it.
+    pub pipelining: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            client_name: "localhost".into(),
+            message_lines_logged: 20,
+            pipelining: true,
+        }
+    }
+}
+
+/// Something for the transcript.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// One line as written to the server, CRLF included.
+    Send(Vec<u8>),
+    /// One line as read from the server, line end included.
+    Reply(Vec<u8>),
+    /// A remark of the client's own.
+    Info(String),
+}
+
+/// What a successful send achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub accepted: Vec<String>,
+    pub refused: Vec<Refusal>,
+    /// The reply to the final dot (often carries a queue id).
+    pub reply: Reply,
+}
+
+/// A command whose reply we are waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaiting {
+    Greeting,
+    Ehlo,
+    Helo,
+    Mail,
+    Rcpt(usize),
+    Data,
+    EndOfData,
+    Rset,
+    Quit,
+}
+
+impl Awaiting {
+    fn stage(self) -> Stage {
+        match self {
+            Awaiting::Greeting => Stage::Greeting,
+            Awaiting::Ehlo => Stage::Ehlo,
+            Awaiting::Helo => Stage::Helo,
+            Awaiting::Mail => Stage::MailFrom,
+            Awaiting::Rcpt(_) => Stage::RcptTo,
+            Awaiting::Data => Stage::Data,
+            Awaiting::EndOfData => Stage::EndOfData,
+            Awaiting::Rset => Stage::Rset,
+            Awaiting::Quit => Stage::Quit,
+        }
+    }
+}
+
+/// How to leave after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leave {
+    /// The connection is unusable or the server is going away (421).
+    Close,
+    /// Politely: QUIT.
+    Quit,
+    /// A transaction may be open: RSET, then QUIT.
+    RsetQuit,
+}
+
+#[derive(Debug, Default)]
+struct BodyLog {
+    shown: u32,
+    partial: Vec<u8>,
+    hidden_lines: u64,
+    hidden_bytes: u64,
+}
+
+/// One mail transaction over one connection.
+#[derive(Debug)]
+pub struct Client {
+    config: Config,
+    from: String,
+    to: Vec<String>,
+    info: MessageInfo,
+    ext: Extensions,
+    mail_params: Vec<String>,
+    pipelined: bool,
+    pending: VecDeque<Awaiting>,
+    stage: Stage,
+    assembler: ReplyAssembler,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    events: VecDeque<Event>,
+    accepted: Vec<String>,
+    refused: Vec<Refusal>,
+    sending_body: bool,
+    encoder: DataEncoder,
+    body_log: BodyLog,
+    outcome: Option<Result<Receipt, Error>>,
+    wrap_up: VecDeque<Awaiting>,
+    closed: bool,
+    wait_epoch: u64,
+}
+
+impl Client {
+    /// Checks the envelope and prepares to read the greeting. Every check on
+    /// user input happens here, before the driver opens a connection.
+    pub fn new(
+        config: Config,
+        from: &str,
+        to: &[String],
+        info: MessageInfo,
+    ) -> Result<Self, Error> {
+        check_client_name(&config.client_name).map_err(Error::InvalidInput)?;
+        check_mailbox(from).map_err(|e| Error::InvalidInput(format!("sender: {e}")))?;
+        if to.is_empty() {
+            return Err(Error::InvalidInput("no recipients given".into()));
+        }
+        for rcpt in to {
+            if rcpt.is_empty() {
+                return Err(Error::InvalidInput("a recipient address is empty".into()));
+            }
+            check_mailbox(rcpt).map_err(|e| Error::InvalidInput(format!("recipient: {e}")))?;
+        }
+        Ok(Client {
+            config,
+            from: from.to_owned(),
+            to: to.to_vec(),
+            info,
+            ext: Extensions::default(),
+            mail_params: Vec::new(),
+            pipelined: false,
+            pending: VecDeque::from([Awaiting::Greeting]),
+            stage: Stage::Greeting,
+            assembler: ReplyAssembler::default(),
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            events: VecDeque::new(),
+            accepted: Vec::new(),
+            refused: Vec::new(),
+            sending_body: false,
+            encoder: DataEncoder::default(),
+            body_log: BodyLog::default(),
+            outcome: None,
+            wrap_up: VecDeque::new(),
+            closed: false,
+            wait_epoch: 1,
+        })
+    }
+
+    // ----- what the driver asks -----
+
+    /// Bytes to write to the server.
+    pub fn output(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    /// `n` bytes of [`Client::output`] were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+    }
+
+    /// The server's reply is awaited: read.
+    pub fn awaiting_reply(&self) -> bool {
+        !self.closed && !self.pending.is_empty()
+    }
+
+    /// Changes whenever a new wait for a reply begins.
+    pub fn wait_epoch(&self) -> u64 {
+        self.wait_epoch
+    }
+
+    /// The message may be pushed now (after 354, once earlier output is written).
+    pub fn wants_body(&self) -> bool {
+        self.sending_body && !self.closed && self.output().is_empty()
+    }
+
+    /// The conversation is over: close the connection and read the outcome.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Set once the result is known (possibly before the polite QUIT).
+    pub fn outcome(&self) -> Option<&Result<Receipt, Error>> {
+        self.outcome.as_ref()
+    }
+
+    pub fn into_outcome(self) -> Option<Result<Receipt, Error>> {
+        self.outcome
+    }
+
+    /// The step we are at, for reports.
+    pub fn stage(&self) -> Stage {
+        self.pending.front().map_or(self.stage, |a| a.stage())
+    }
+
+    /// What the server offered in its EHLO reply.
+    pub fn extensions(&self) -> &Extensions {
+        &self.ext
+    }
+
+    // ----- what the driver tells -----
+
+    /// Bytes read from the server.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.closed {
+            return;
+        }
+        self.inbuf.extend_from_slice(data);
+        self.process_input();
+    }
+
+    /// The server closed its side.
+    pub fn handle_eof(&mut self) {
+        if self.closed {
+            return;
+        }
+        if self.outcome.is_some() {
+            self.close();
+            return;
+        }
+        if self.take_early_reply() {
+            return;
+        }
+        let stage = self.stage();
+        let detail = if self.assembler.in_progress() || !self.inbuf.is_empty() {
+            "the server closed the connection in the middle of a reply".to_owned()
+        } else {
+            match stage {
+                Stage::Greeting => "the server closed the connection without a greeting".to_owned(),
+                Stage::Message => "the server closed the connection while the message was being sent: it was not accepted".to_owned(),
+                Stage::EndOfData => "the server closed the connection after the whole message was sent and before replying to it: the message may or may not have been accepted".to_owned(),
+                s => format!("the server closed the connection instead of replying to {s}"),
+            }
+        };
+        self.fail(Error::ServerDisconnected { stage, detail }, Leave::Close);
+    }
+
+    /// Reading or writing failed.
+    pub fn handle_io_error(&mut self, detail: String) {
+        if self.closed {
+            return;
+        }
+        if self.outcome.is_some() {
+            self.close();
+            return;
+        }
+        if self.take_early_reply() {
+            return;
+        }
+        let stage = self.stage();
+        let detail = match stage {
+            Stage::EndOfData => format!("{detail}; the whole message was sent, so it may or may not have been accepted"),
+            _ => detail,
+        };
+        self.fail(Error::Io { stage, detail }, Leave::Close);
+    }
+
+    /// The driver waited `waited` for a complete reply (or for the server to
+    /// take our data) in vain.
+    pub fn handle_timeout(&mut self, waited: Duration) {
+        if self.closed {
+            return;
+        }
+        if self.outcome.is_some() {
+            self.close();
+            return;
+        }
+        let stage = self.stage();
+        let secs = waited.as_secs_f64();
+        let mut detail = if self.awaiting_reply() {
+            format!("no complete reply within {secs} s")
+        } else {
+            format!("the server took none of our data for {secs} s")
+        };
+        if stage == Stage::EndOfData {
+            detail.push_str(
+                " after the whole message was sent: it may or may not have been accepted",
+            );
+        }
+        self.fail(Error::Timeout { stage, detail }, Leave::Close);
+    }
+
+    /// Appends part of the message (only while [`Client::wants_body`]).
+    pub fn push_body(&mut self, chunk: &[u8]) {
+        if !self.sending_body || self.closed {
+            return;
+        }
+        let start = self.out.len();
+        self.encoder.encode(chunk, &mut self.out);
+        self.log_body(start, self.out.len());
+    }
+
+    /// The whole message was pushed: send the final dot.
+    pub fn finish_body(&mut self) {
+        if !self.sending_body || self.closed {
+            return;
+        }
+        self.sending_body = false;
+        let start = self.out.len();
+        self.encoder.finish(&mut self.out);
+        let dot = self.out.len() - 3;
+        self.log_body(start, dot);
+        let log = &mut self.body_log;
+        if log.hidden_lines > 0 {
+            self.events.push_back(Event::Info(format!(
+                "data: {} more lines ({} bytes) not shown",
+                log.hidden_lines, log.hidden_bytes
+            )));
+        }
+        self.events.push_back(Event::Send(b".\r\n".to_vec()));
+        self.expect(Awaiting::EndOfData);
+        self.process_input();
+    }
+
+    // ----- internals -----
+
+    fn process_input(&mut self) {
+        let mut start = 0;
+        while self.awaiting_reply() {
+            let rest = &self.inbuf[start..];
+            let Some(i) = memchr(b'\n', rest) else {
+                if rest.len() >= MAX_LINE {
+                    self.malformed(ReplyError::LineTooLong);
+                }
+                break;
+            };
+            if i >= MAX_LINE {
+                self.malformed(ReplyError::LineTooLong);
+                break;
+            }
+            let raw = rest[..=i].to_vec();
+            start += i + 1;
+            let line = strip_line_end(&raw);
+            let result = self.assembler.push_line(line);
+            self.events.push_back(Event::Reply(raw));
+            match result {
+                Ok(None) => {}
+                Ok(Some(reply)) => self.on_reply(reply),
+                Err(e) => self.malformed(e),
+            }
+        }
+        if self.closed {
+            self.inbuf = Vec::new();
+            return;
+        }
+        self.inbuf.drain(..start);
+        if self.inbuf.len() > MAX_UNSOLICITED {
+            let stage = self.stage();
+            self.fail(
+                Error::MalformedReply {
+                    stage,
+                    detail: format!(
+                        "the server sent over {MAX_UNSOLICITED} bytes nobody asked for"
+                    ),
+                },
+                Leave::Close,
+            );
+        }
+    }
+
+    /// A reply that arrived while the message was being sent (a server that
+    /// refuses mid-message and hangs up): report it rather than the hang-up.
+    fn take_early_reply(&mut self) -> bool {
+        if !self.sending_body || self.inbuf.is_empty() {
+            return false;
+        }
+        let mut assembler = ReplyAssembler::default();
+        let inbuf = std::mem::take(&mut self.inbuf);
+        for raw in inbuf.split_inclusive(|&b| b == b'\n') {
+            if !raw.ends_with(b"\n") {
+                break;
+            }
+            self.events.push_back(Event::Reply(raw.to_vec()));
+            match assembler.push_line(strip_line_end(raw)) {
+                Ok(Some(reply)) => {
+                    self.fail(
+                        Error::DataRefused {
+                            stage: Stage::Message,
+                            reply,
+                        },
+                        Leave::Close,
+                    );
+                    return true;
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+        false
+    }
+
+    fn malformed(&mut self, e: ReplyError) {
+        let stage = self.stage();
+        self.fail(
+            Error::MalformedReply {
+                stage,
+                detail: e.to_string(),
+            },
+            Leave::Close,
+        );
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        let Some(cmd) = self.pending.pop_front() else {
+            return;
+        };
+        self.stage = cmd.stage();
+        self.wait_epoch += 1;
+        if self.outcome.is_some() {
+            self.drain_reply(cmd, &reply);
+        } else {
+            self.dispatch(cmd, reply);
+        }
+        if !self.closed && self.pending.is_empty() && self.outcome.is_some() {
+            match self.wrap_up.pop_front() {
+                Some(next) => self.send(next),
+                None => self.close(),
+            }
+        }
+    }
+
+    /// A reply that no longer changes the outcome: a pipelined reply after a
+    /// failure, or the replies to RSET and QUIT.
+    fn drain_reply(&mut self, cmd: Awaiting, reply: &Reply) {
+        if reply.code == 421 || cmd == Awaiting::Quit {
+            self.close();
+        } else if cmd == Awaiting::Data && reply.code == 354 {
+            // RFC 2920 §3.1: DATA went through although the transaction
+            // failed; end it with an empty message.
+            self.out.extend_from_slice(b".\r\n");
+            self.events.push_back(Event::Send(b".\r\n".to_vec()));
+            self.expect(Awaiting::EndOfData);
+        }
+    }
+
+    fn dispatch(&mut self, cmd: Awaiting, reply: Reply) {
+        let closing = reply.code == 421;
+        match cmd {
+            Awaiting::Greeting if reply.code == 220 => self.send(Awaiting::Ehlo),
+            Awaiting::Greeting => {
+                self.fail(
+                    Error::ConnectRefused(reply),
+                    if closing { Leave::Close } else { Leave::Quit },
+                );
+            }
+            Awaiting::Ehlo if reply.is_positive() => {
+                self.ext = Extensions::from_ehlo(&reply);
+                self.start_mail();
+            }
+            Awaiting::Ehlo if reply.code >= 500 => self.send(Awaiting::Helo),
+            Awaiting::Helo if reply.is_positive() => {
+                self.ext = Extensions::default();
+                self.start_mail();
+            }
+            Awaiting::Ehlo | Awaiting::Helo => {
+                self.fail(
+                    Error::HeloRefused(reply),
+                    if closing { Leave::Close } else { Leave::Quit },
+                );
+            }
+            Awaiting::Mail if reply.is_positive() => {
+                if !self.pipelined {
+                    self.send(Awaiting::Rcpt(0));
+                }
+            }
+            Awaiting::Mail => {
+                let refusal = Refusal {
+                    address: self.from.clone(),
+                    reply,
+                };
+                self.fail(
+                    Error::SenderRefused(refusal),
+                    if closing { Leave::Close } else { Leave::RsetQuit },
+                );
+            }
+            Awaiting::Rcpt(i) => {
+                let address = self.to[i].clone();
+                if reply.is_positive() {
+                    self.accepted.push(address);
+                } else {
+                    self.refused.push(Refusal { address, reply });
+                }
+                if closing {
+                    self.fail(Error::RecipientsRefused(self.refused.clone()), Leave::Close);
+                } else if i + 1 < self.to.len() {
+                    if !self.pipelined {
+                        self.send(Awaiting::Rcpt(i + 1));
+                    }
+                } else if self.accepted.is_empty() {
+                    self.fail(
+                        Error::RecipientsRefused(self.refused.clone()),
+                        Leave::RsetQuit,
+                    );
+                } else if !self.pipelined {
+                    self.send(Awaiting::Data);
+                }
+            }
+            Awaiting::Data if reply.code == 354 => {
+                self.sending_body = true;
+                self.stage = Stage::Message;
+            }
+            Awaiting::Data => {
+                self.fail(
+                    Error::DataRefused {
+                        stage: Stage::Data,
+                        reply,
+                    },
+                    if closing { Leave::Close } else { Leave::RsetQuit },
+                );
+            }
+            Awaiting::EndOfData if reply.is_positive() => {
+                self.outcome = Some(Ok(Receipt {
+                    accepted: std::mem::take(&mut self.accepted),
+                    refused: std::mem::take(&mut self.refused),
+                    reply,
+                }));
+                self.wrap_up = VecDeque::from([Awaiting::Quit]);
+            }
+            Awaiting::EndOfData => {
+                self.fail(
+                    Error::DataRefused {
+                        stage: Stage::EndOfData,
+                        reply,
+                    },
+                    if closing { Leave::Close } else { Leave::RsetQuit },
+                );
+            }
+            // Only sent while wrapping up, handled by drain_reply.
+            Awaiting::Rset | Awaiting::Quit => {}
+        }
+    }
+
+    /// After EHLO/HELO: check the message fits what the server offers, then
+    /// MAIL FROM (and, with PIPELINING, every RCPT TO and DATA with it).
+    fn start_mail(&mut self) {
+        let utf8_address = std::iter::once(&self.from)
+            .chain(&self.to)
+            .find(|a| needs_smtputf8(a));
+        if let Some(addr) = utf8_address {
+            if !self.ext.smtputf8 {
+                let detail = format!(
+                    "address {addr:?} is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)"
+                );
+                self.fail(Error::NotSupported(detail), Leave::Quit);
+                return;
+            }
+        }
+        if self.info.eight_bit && !self.ext.eight_bit_mime && utf8_address.is_none() {
+            let detail = "the message has 8-bit bytes and the server does not offer 8BITMIME (RFC 6152)".to_owned();
+            self.fail(Error::NotSupported(detail), Leave::Quit);
+            return;
+        }
+        if let Some(limit) = self.ext.size_limit() {
+            if self.info.size > limit {
+                let detail = format!(
+                    "the message is {} octets and the server accepts at most {limit} (SIZE, RFC 1870)",
+                    self.info.size
+                );
+                self.fail(Error::NotSupported(detail), Leave::Quit);
+                return;
+            }
+        }
+        let mut params = Vec::new();
+        if self.ext.size.is_some() {
+            params.push(format!("SIZE={}", self.info.size));
+        }
+        if self.info.eight_bit && self.ext.eight_bit_mime {
+            params.push("BODY=8BITMIME".to_owned());
+        }
+        if utf8_address.is_some() {
+            params.push("SMTPUTF8".to_owned());
+        }
+        self.mail_params = params;
+        self.pipelined = self.config.pipelining && self.ext.pipelining;
+        self.send(Awaiting::Mail);
+        if self.pipelined {
+            for i in 0..self.to.len() {
+                self.send(Awaiting::Rcpt(i));
+            }
+            self.send(Awaiting::Data);
+        }
+    }
+
+    /// Queues a command and its wait for a reply.
+    fn send(&mut self, cmd: Awaiting) {
+        let start = self.out.len();
+        let name = self.config.client_name.as_str();
+        let command = match cmd {
+            Awaiting::Ehlo => Command::Ehlo(name),
+            Awaiting::Helo => Command::Helo(name),
+            Awaiting::Mail => Command::Mail {
+                from: &self.from,
+                params: &self.mail_params,
+            },
+            Awaiting::Rcpt(i) => Command::Rcpt { to: &self.to[i] },
+            Awaiting::Data => Command::Data,
+            Awaiting::Rset => Command::Rset,
+            Awaiting::Quit => Command::Quit,
+            Awaiting::Greeting | Awaiting::EndOfData => return,
+        };
+        command.write_to(&mut self.out);
+        self.events
+            .push_back(Event::Send(self.out[start..].to_vec()));
+        self.expect(cmd);
+    }
+
+    fn expect(&mut self, cmd: Awaiting) {
+        if self.pending.is_empty() {
+            self.wait_epoch += 1;
+        }
+        self.pending.push_back(cmd);
+    }
+
+    fn fail(&mut self, err: Error, leave: Leave) {
+        if self.outcome.is_none() {
+            self.outcome = Some(Err(err));
+        }
+        self.sending_body = false;
+        self.wrap_up = match leave {
+            Leave::Close => {
+                self.close();
+                return;
+            }
+            Leave::Quit => VecDeque::from([Awaiting::Quit]),
+            Leave::RsetQuit => VecDeque::from([Awaiting::Rset, Awaiting::Quit]),
+        };
+        // With pipelining, replies to commands already sent come first.
+        if self.pending.is_empty() {
+            if let Some(next) = self.wrap_up.pop_front() {
+                self.send(next);
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.pending.clear();
+        self.sending_body = false;
+    }
+
+    /// Reports the message's lines as sent, the first few one by one.
+    fn log_body(&mut self, start: usize, end: usize) {
+        let limit = self.config.message_lines_logged;
+        let log = &mut self.body_log;
+        let mut data = &self.out[start..end];
+        while !data.is_empty() {
+            if log.shown >= limit {
+                log.hidden_bytes += data.len() as u64;
+                log.hidden_lines += memchr::memchr_iter(b'\n', data).count() as u64;
+                return;
+            }
+            let (part, complete) = match memchr(b'\n', data) {
+                Some(i) => (&data[..=i], true),
+                None => (data, false),
+            };
+            let room = MAX_LOGGED_LINE.saturating_sub(log.partial.len());
+            log.partial
+                .extend_from_slice(&part[..part.len().min(room)]);
+            if complete {
+                self.events
+                    .push_back(Event::Send(std::mem::take(&mut log.partial)));
+                log.shown += 1;
+            }
+            data = &data[part.len()..];
+        }
+    }
+}
+
+fn strip_line_end(raw: &[u8]) -> &[u8] {
+    let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests;
