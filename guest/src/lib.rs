@@ -74,8 +74,8 @@ fn run(
         ServerError::Control(_) => Error::InvalidInput(e.to_string()),
         ServerError::Malformed(..) => Error::AddressError(e.to_string()),
     })?;
-    let info = MessageInfo::scan(message.as_bytes())
-        .map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let info =
+        MessageInfo::scan(message.as_bytes()).map_err(|e| Error::InvalidInput(e.to_string()))?;
     let config = Config {
         client_name: options.client_name.clone(),
         message_lines_logged: options.message_lines_logged,
@@ -86,11 +86,17 @@ fn run(
     let conn = net::connect(&server, timeout, &mut |line| {
         host::log(Direction::Info, line.as_bytes())
     })?;
-    driver::run(client, &conn, message.as_bytes(), timeout, &mut |event| match event {
-        Event::Send(line) => host::log(Direction::Send, &line),
-        Event::Reply(line) => host::log(Direction::Reply, &line),
-        Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
-    })
+    driver::run(
+        client,
+        &conn,
+        message.as_bytes(),
+        timeout,
+        &mut |event| match event {
+            Event::Send(line) => host::log(Direction::Send, &line),
+            Event::Reply(line) => host::log(Direction::Reply, &line),
+            Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
+        },
+    )
 }
 
 fn reply(r: smtp_proto::Reply) -> Reply {

@@ -91,7 +91,9 @@ impl Connection {
 fn stream_error(e: StreamError) -> NetError {
     match e {
         StreamError::Closed => NetError::Closed,
-        StreamError::LastOperationFailed(err) => NetError::Failed(first_line(&err.to_debug_string())),
+        StreamError::LastOperationFailed(err) => {
+            NetError::Failed(first_line(&err.to_debug_string()))
+        }
     }
 }
 
@@ -115,7 +117,10 @@ pub fn connect(
         Host::Name(name) => resolve(&network, name, deadline)?,
     };
     if addresses.is_empty() {
-        return Err(Error::AddressError(format!("{} has no address", server.host)));
+        return Err(Error::AddressError(format!(
+            "{} has no address",
+            server.host
+        )));
     }
     let mut last = None;
     for ip in addresses {
@@ -139,16 +144,18 @@ pub fn connect(
 
 fn resolve(network: &Network, name: &str, deadline: Instant) -> Result<Vec<IpAddr>, Error> {
     let lookup_error = |code: ErrorCode| match code {
-        ErrorCode::AccessDenied => Error::Denied(format!(
-            "the host does not allow looking up {name:?}"
-        )),
-        ErrorCode::InvalidArgument => Error::AddressError(format!("{name:?} is not a valid host name")),
+        ErrorCode::AccessDenied => {
+            Error::Denied(format!("the host does not allow looking up {name:?}"))
+        }
+        ErrorCode::InvalidArgument => {
+            Error::AddressError(format!("{name:?} is not a valid host name"))
+        }
         ErrorCode::NameUnresolvable => {
             Error::LookupFailed(format!("{name}: name does not resolve"))
         }
-        ErrorCode::TemporaryResolverFailure => Error::LookupFailed(format!(
-            "{name}: temporary failure in name resolution"
-        )),
+        ErrorCode::TemporaryResolverFailure => {
+            Error::LookupFailed(format!("{name}: temporary failure in name resolution"))
+        }
         other => Error::LookupFailed(format!("{name}: {}", other.message())),
     };
     let stream = resolve_addresses(network, name).map_err(lookup_error)?;

@@ -46,7 +46,9 @@ pub fn load(engine: &Engine, wasm: &[u8], dir: Option<&Path>) -> wasmtime::Resul
 
 fn artifact_name(engine: &Engine, wasm: &[u8]) -> String {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let wasm_hash = Sha256::digest(wasm);
     format!(
         "guest-{}-{:016x}.cwasm",

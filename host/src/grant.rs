@@ -75,8 +75,8 @@ impl Grant {
         if !has_port {
             return Err(syntax());
         }
-        let server = ServerAddress::parse(rest, None)
-            .map_err(|e| GrantError::Server(spec.to_owned(), e))?;
+        let server =
+            ServerAddress::parse(rest, None).map_err(|e| GrantError::Server(spec.to_owned(), e))?;
         Ok(self.with(server))
     }
 
@@ -171,7 +171,10 @@ mod tests {
         assert!(g.allows_connect("127.0.0.1:2525".parse().unwrap()).await);
         assert!(!g.allows_connect("127.0.0.1:2526".parse().unwrap()).await);
         assert!(!g.allows_connect("127.0.0.2:2525".parse().unwrap()).await);
-        assert!(g.allows_connect("[::ffff:127.0.0.1]:2525".parse().unwrap()).await);
+        assert!(
+            g.allows_connect("[::ffff:127.0.0.1]:2525".parse().unwrap())
+                .await
+        );
         assert_eq!(
             g.lookup("127.0.0.1").await,
             Ok(vec!["127.0.0.1".parse().unwrap()])
@@ -206,7 +209,9 @@ mod tests {
 
     #[tokio::test]
     async fn unresolvable_granted_name() {
-        let g = Grant::none().allow("tcp://no-such-host.invalid:25").unwrap();
+        let g = Grant::none()
+            .allow("tcp://no-such-host.invalid:25")
+            .unwrap();
         assert!(matches!(
             g.lookup("no-such-host.invalid").await,
             Err(LookupError::Unresolvable(_))
@@ -217,7 +222,13 @@ mod tests {
     #[test]
     fn grant_syntax() {
         assert!(Grant::none().allow("tcp://[::1]:25").is_ok());
-        for bad in ["localhost:25", "tcp://localhost", "tcp://[::1]", "udp://a:1", "tcp://a:0"] {
+        for bad in [
+            "localhost:25",
+            "tcp://localhost",
+            "tcp://[::1]",
+            "udp://a:1",
+            "tcp://a:0",
+        ] {
             assert!(Grant::none().allow(bad).is_err(), "{bad}");
         }
     }

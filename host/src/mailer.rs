@@ -267,7 +267,13 @@ impl Mailer {
             let client = self.pre.instantiate_async(&mut store).await?;
             client
                 .smtp_send_client_mailer()
-                .call_send(&mut store, &call.server, &call.from, &call.to, &call.message)
+                .call_send(
+                    &mut store,
+                    &call.server,
+                    &call.from,
+                    &call.to,
+                    &call.message,
+                )
                 .await
         };
         match tokio::time::timeout(deadline, run).await {

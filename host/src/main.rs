@@ -70,10 +70,25 @@ struct Args {
     /// Never pipeline commands, even when the server offers PIPELINING.
     #[arg(long)]
     no_pipelining: bool,
+
+    /// Network policy: the only servers the component may reach, as
+    /// tcp://HOST:PORT (repeatable) [default: SERVER itself]. For wrappers
+    /// that pass a user's SERVER on but must pin where mail can go.
+    #[arg(long, value_name = "tcp://HOST:PORT", value_parser = parse_grant)]
+    grant: Vec<String>,
+}
+
+fn parse_grant(s: &str) -> Result<String, String> {
+    Grant::none()
+        .allow(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn positive_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
     if !(secs > 0.0 && secs <= 86_400.0) {
         return Err("must be more than 0 and at most 86400".into());
     }
@@ -131,7 +146,15 @@ fn run(args: Args) -> anyhow::Result<i32> {
         options.client_name = name;
     }
     let mut call = Call::new(&server.to_string(), &args.from, &args.to, message);
-    call.grant = Arc::new(Grant::server(&server));
+    call.grant = Arc::new(if args.grant.is_empty() {
+        Grant::server(&server)
+    } else {
+        let mut grant = Grant::none();
+        for spec in &args.grant {
+            grant = grant.allow(spec)?;
+        }
+        grant
+    });
     call.options = options;
     call.deadline = args.deadline;
     call.transcript = if args.quiet {
@@ -239,7 +262,10 @@ mod tests {
     fn long_to_headers_are_folded() {
         let to: Vec<String> = (0..100).map(|i| format!("user{i}@example.com")).collect();
         let msg = default_message("me@example.com", &to);
-        let header: Vec<&str> = msg.lines().take_while(|l| !l.starts_with("From:")).collect();
+        let header: Vec<&str> = msg
+            .lines()
+            .take_while(|l| !l.starts_with("From:"))
+            .collect();
         assert!(header.len() > 20);
         assert!(header.iter().all(|l| l.len() <= 78), "{header:?}");
         assert!(header[1..].iter().all(|l| l.starts_with(' ')));

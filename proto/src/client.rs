@@ -308,7 +308,9 @@ impl Client {
         }
         let stage = self.stage();
         let detail = match stage {
-            Stage::EndOfData => format!("{detail}; the whole message was sent, so it may or may not have been accepted"),
+            Stage::EndOfData => format!(
+                "{detail}; the whole message was sent, so it may or may not have been accepted"
+            ),
             _ => detail,
         };
         self.fail(Error::Io { stage, detail }, Leave::Close);
@@ -529,7 +531,11 @@ impl Client {
                 };
                 self.fail(
                     Error::SenderRefused(refusal),
-                    if closing { Leave::Close } else { Leave::RsetQuit },
+                    if closing {
+                        Leave::Close
+                    } else {
+                        Leave::RsetQuit
+                    },
                 );
             }
             Awaiting::Rcpt(i) => {
@@ -564,7 +570,11 @@ impl Client {
                         stage: Stage::Data,
                         reply,
                     },
-                    if closing { Leave::Close } else { Leave::RsetQuit },
+                    if closing {
+                        Leave::Close
+                    } else {
+                        Leave::RsetQuit
+                    },
                 );
             }
             Awaiting::EndOfData if reply.is_positive() => {
@@ -581,7 +591,11 @@ impl Client {
                         stage: Stage::EndOfData,
                         reply,
                     },
-                    if closing { Leave::Close } else { Leave::RsetQuit },
+                    if closing {
+                        Leave::Close
+                    } else {
+                        Leave::RsetQuit
+                    },
                 );
             }
             // Only sent while wrapping up, handled by drain_reply.
@@ -605,7 +619,9 @@ impl Client {
             }
         }
         if self.info.eight_bit && !self.ext.eight_bit_mime && utf8_address.is_none() {
-            let detail = "the message has 8-bit bytes and the server does not offer 8BITMIME (RFC 6152)".to_owned();
+            let detail =
+                "the message has 8-bit bytes and the server does not offer 8BITMIME (RFC 6152)"
+                    .to_owned();
             self.fail(Error::NotSupported(detail), Leave::Quit);
             return;
         }
@@ -713,8 +729,7 @@ impl Client {
                 None => (data, false),
             };
             let room = MAX_LOGGED_LINE.saturating_sub(log.partial.len());
-            log.partial
-                .extend_from_slice(&part[..part.len().min(room)]);
+            log.partial.extend_from_slice(&part[..part.len().min(room)]);
             if complete {
                 self.events
                     .push_back(Event::Send(std::mem::take(&mut log.partial)));

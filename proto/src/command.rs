@@ -10,13 +10,8 @@
 pub enum Command<'a> {
     Ehlo(&'a str),
     Helo(&'a str),
-    Mail {
-        from: &'a str,
-        params: &'a [String],
-    },
-    Rcpt {
-        to: &'a str,
-    },
+    Mail { from: &'a str, params: &'a [String] },
+    Rcpt { to: &'a str },
     Data,
     Rset,
     Quit,

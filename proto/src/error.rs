@@ -210,13 +210,22 @@ mod tests {
             address: "a@b".into(),
             reply: r.clone(),
         };
-        assert_eq!(Error::ConnectRefused(Reply::new(421, "x")).exit_status(), 75);
-        assert_eq!(Error::ConnectRefused(Reply::new(554, "x")).exit_status(), 69);
+        assert_eq!(
+            Error::ConnectRefused(Reply::new(421, "x")).exit_status(),
+            75
+        );
+        assert_eq!(
+            Error::ConnectRefused(Reply::new(554, "x")).exit_status(),
+            69
+        );
         assert_eq!(
             Error::RecipientsRefused(vec![refusal(&perm), refusal(&temp)]).exit_status(),
             75
         );
-        assert_eq!(Error::RecipientsRefused(vec![refusal(&perm)]).exit_status(), 69);
+        assert_eq!(
+            Error::RecipientsRefused(vec![refusal(&perm)]).exit_status(),
+            69
+        );
         assert_eq!(Error::InvalidInput("x".into()).exit_status(), 65);
         assert_eq!(Error::LookupFailed("x".into()).exit_status(), 68);
         assert_eq!(Error::Denied("x".into()).exit_status(), 77);
@@ -245,6 +254,9 @@ mod tests {
             stage: Stage::Greeting,
             detail: "no reply within 5 s".into(),
         };
-        assert_eq!(e.report_lines(), ["timeout: no reply within 5 s (at greeting)"]);
+        assert_eq!(
+            e.report_lines(),
+            ["timeout: no reply within 5 s (at greeting)"]
+        );
     }
 }

@@ -252,10 +252,7 @@ mod tests {
             assemble(&["260 x"]),
             Err(ReplyError::CodeOutOfRange(_))
         ));
-        assert_eq!(
-            assemble(&["250x"]),
-            Err(ReplyError::BadSeparator('x'))
-        );
+        assert_eq!(assemble(&["250x"]), Err(ReplyError::BadSeparator('x')));
     }
 
     #[test]
@@ -277,7 +274,10 @@ mod tests {
         assert_eq!(r.enhanced_status().unwrap().to_string(), "5.1.1");
         // A class that disagrees with the code is not an enhanced status.
         assert_eq!(Reply::new(250, "5.1.1 odd").enhanced_status(), None);
-        assert_eq!(Reply::new(250, "2.0.0").enhanced_status().unwrap().detail, 0);
+        assert_eq!(
+            Reply::new(250, "2.0.0").enhanced_status().unwrap().detail,
+            0
+        );
         assert_eq!(Reply::new(250, "Ok").enhanced_status(), None);
         assert_eq!(Reply::new(250, "2.0.0.1 x").enhanced_status(), None);
         assert_eq!(Reply::new(250, "2.1000.0 x").enhanced_status(), None);

@@ -133,15 +133,23 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(p("localhost").unwrap().to_string(), "localhost:25");
-        assert_eq!(p("Mail.Example.COM.:587").unwrap().to_string(), "mail.example.com:587");
+        assert_eq!(
+            p("Mail.Example.COM.:587").unwrap().to_string(),
+            "mail.example.com:587"
+        );
         assert_eq!(p("127.0.0.1").unwrap().to_string(), "127.0.0.1:25");
         assert_eq!(p("127.0.0.1:2525").unwrap().to_string(), "127.0.0.1:2525");
         assert_eq!(p("::1").unwrap().to_string(), "[::1]:25");
         assert_eq!(p("[::1]:2525").unwrap().to_string(), "[::1]:2525");
         assert_eq!(p("[::1]").unwrap().port, 25);
-        assert_eq!(p("no-such.invalid").unwrap().host, Host::Name("no-such.invalid".into()));
         assert_eq!(
-            ServerAddress::parse("localhost:25", Some(2525)).unwrap().port,
+            p("no-such.invalid").unwrap().host,
+            Host::Name("no-such.invalid".into())
+        );
+        assert_eq!(
+            ServerAddress::parse("localhost:25", Some(2525))
+                .unwrap()
+                .port,
             2525
         );
     }
@@ -149,8 +157,19 @@ mod tests {
     #[test]
     fn malformed() {
         for s in [
-            "", "host:", "host:0", "host:65536", "host:x", "[::1", "[::1]x", "[nope]:25",
-            "a..b", "-a.b", "a b", "ho/st", "a:b:c",
+            "",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:x",
+            "[::1",
+            "[::1]x",
+            "[nope]:25",
+            "a..b",
+            "-a.b",
+            "a b",
+            "ho/st",
+            "a:b:c",
         ] {
             assert!(matches!(p(s), Err(ServerError::Malformed(..))), "{s:?}");
         }

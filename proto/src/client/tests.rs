@@ -1,7 +1,8 @@
 use super::*;
 use crate::data::MessageInfo;
 
-const EHLO_PLAIN: &str = "250-mx.test\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
+const EHLO_PLAIN: &str =
+    "250-mx.test\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
 const EHLO_PIPE: &str =
     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
 
@@ -52,7 +53,10 @@ impl Run {
     }
 
     fn server(&mut self, reply: &str) -> String {
-        assert!(self.c.awaiting_reply(), "client is not waiting for {reply:?}");
+        assert!(
+            self.c.awaiting_reply(),
+            "client is not waiting for {reply:?}"
+        );
         self.c.feed(reply.as_bytes());
         self.sent()
     }
@@ -129,7 +133,10 @@ fn plain_send_step_by_step() {
 fn ehlo_refused_falls_back_to_helo() {
     let mut r = Run::new(&["you@there"], "x");
     r.server("220 old\r\n");
-    assert_eq!(r.server("502 5.5.2 Error: command not recognized\r\n"), "helo localhost\r\n");
+    assert_eq!(
+        r.server("502 5.5.2 Error: command not recognized\r\n"),
+        "helo localhost\r\n"
+    );
     // No extensions after HELO: no SIZE parameter.
     assert_eq!(r.server("250 old\r\n"), "mail FROM:<me@here>\r\n");
 }
@@ -140,7 +147,10 @@ fn ehlo_and_helo_refused() {
     r.server("220 x\r\n");
     r.server("500 no\r\n");
     assert_eq!(r.server("550 not you either\r\n"), "quit\r\n");
-    assert_eq!(r.err(), &Error::HeloRefused(Reply::new(550, "not you either")));
+    assert_eq!(
+        r.err(),
+        &Error::HeloRefused(Reply::new(550, "not you either"))
+    );
     r.server("221 bye\r\n");
     assert!(r.c.is_closed());
 }
@@ -158,7 +168,10 @@ fn ehlo_temporary_failure_does_not_fall_back() {
 fn greeting_refused() {
     let mut r = Run::new(&["you@there"], "x");
     assert_eq!(r.server("554 5.7.1 go away\r\n"), "quit\r\n");
-    assert_eq!(r.err(), &Error::ConnectRefused(Reply::new(554, "5.7.1 go away")));
+    assert_eq!(
+        r.err(),
+        &Error::ConnectRefused(Reply::new(554, "5.7.1 go away"))
+    );
     assert_eq!(r.err().exit_status(), 69);
 
     let mut r = Run::new(&["you@there"], "x");
@@ -172,7 +185,10 @@ fn sender_refused_then_rset_and_quit() {
     let mut r = Run::with(no_pipelining(), "bad@here", &["you@there"], "x");
     r.server("220 x\r\n");
     r.server(EHLO_PLAIN);
-    assert_eq!(r.server("553 5.7.1 <bad@here>: Sender address rejected\r\n"), "rset\r\n");
+    assert_eq!(
+        r.server("553 5.7.1 <bad@here>: Sender address rejected\r\n"),
+        "rset\r\n"
+    );
     assert_eq!(r.server("250 ok\r\n"), "quit\r\n");
     r.server("221 bye\r\n");
     match r.err() {
@@ -324,14 +340,20 @@ fn smtputf8() {
 
     let mut r = Run::with(no_pipelining(), "me@here", &["δοκιμή@x"], "x");
     r.server("220 x\r\n");
-    assert_eq!(r.server(EHLO_PIPE), "mail FROM:<me@here> SIZE=3 SMTPUTF8\r\n");
+    assert_eq!(
+        r.server(EHLO_PIPE),
+        "mail FROM:<me@here> SIZE=3 SMTPUTF8\r\n"
+    );
 }
 
 #[test]
 fn eight_bit_messages() {
     let mut r = Run::with(no_pipelining(), "me@here", &["a@x"], "café");
     r.server("220 x\r\n");
-    assert_eq!(r.server(EHLO_PLAIN), "mail FROM:<me@here> SIZE=7 BODY=8BITMIME\r\n");
+    assert_eq!(
+        r.server(EHLO_PLAIN),
+        "mail FROM:<me@here> SIZE=7 BODY=8BITMIME\r\n"
+    );
 
     let mut r = Run::new(&["a@x"], "café");
     r.server("220 x\r\n");
@@ -402,7 +424,10 @@ fn disconnects_name_the_step() {
     r.server("250 ok\r\n");
     r.server("354 go\r\n");
     r.c.handle_eof();
-    assert!(r.err().to_string().contains("may or may not have been accepted"));
+    assert!(r
+        .err()
+        .to_string()
+        .contains("may or may not have been accepted"));
     assert_eq!(r.err().exit_status(), 74);
 }
 
@@ -429,12 +454,7 @@ fn a_refusal_during_the_message_is_reported() {
 
 #[test]
 fn malformed_replies() {
-    for bad in [
-        "hello\r\n",
-        "2500 x\r\n",
-        "650 x\r\n",
-        "250-a\r\n251 b\r\n",
-    ] {
+    for bad in ["hello\r\n", "2500 x\r\n", "650 x\r\n", "250-a\r\n251 b\r\n"] {
         let mut r = Run::new(&["a@x"], "x");
         r.server("220 x\r\n");
         assert_eq!(r.server(bad), "", "{bad:?}");
@@ -481,7 +501,11 @@ fn timeouts_and_epochs() {
     let mut r = Run::new(&["a@x"], "x");
     let e0 = r.c.wait_epoch();
     r.c.feed(b"220 x");
-    assert_eq!(r.c.wait_epoch(), e0, "a partial reply does not restart the clock");
+    assert_eq!(
+        r.c.wait_epoch(),
+        e0,
+        "a partial reply does not restart the clock"
+    );
     r.c.feed(b"\r\n");
     assert_ne!(r.c.wait_epoch(), e0);
     r.c.handle_timeout(Duration::from_secs(5));

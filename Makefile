@@ -1,0 +1,47 @@
+# smtp-send: a sandboxed SMTP client (WebAssembly component + wasmtime host).
+#   make demo    build, start a local debugging SMTP server, send a message
+#   make test    install what the tests need, build, run every test
+CARGO     ?= cargo
+PYTHON    ?= python3
+BIN       := target/release/smtp-send
+DEMO_PORT ?= 8025
+
+.PHONY: all build guest host deps demo test unit integration lint fmt clean
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+# The guest is built first: the host embeds it (host/build.rs).
+guest:
+	$(CARGO) build --release -p smtp-guest --target wasm32-wasip2
+
+host: guest
+	$(CARGO) build --release -p smtp-host
+
+build: host
+
+unit: guest
+	SMTP_TESTS_REQUIRE_SERVERS=1 $(CARGO) test --release -p smtp-proto -p smtp-host
+
+integration: build
+	$(PYTHON) -m pytest -q tests
+
+test: deps
+	$(MAKE) lint
+	$(MAKE) unit
+	$(MAKE) integration
+
+lint: guest
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release -p smtp-proto -p smtp-host --all-targets -- -D warnings
+	$(CARGO) clippy --release -p smtp-guest --target wasm32-wasip2 -- -D warnings
+
+demo:
+	scripts/deps.sh --demo
+	$(MAKE) build
+	scripts/demo.sh $(DEMO_PORT)
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, on a fresh Debian machine:
+# the wasm32-wasip2 Rust target, Postfix (for smtp-sink and the MTA tests) and
+# the Python packages of tests/requirements.txt. Skips what is already there.
+# Usage: scripts/deps.sh [--demo]   (--demo: only what `make demo` needs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  echo "deps: adding the wasm32-wasip2 Rust target" >&2
+  rustup target add wasm32-wasip2
+fi
+
+PY="${PYTHON:-python3}"
+need_py=()
+while read -r req; do
+  [ -z "$req" ] && continue
+  mod="${req%%[<>=]*}"
+  case "$mod" in pytest-*) modname="${mod//-/_}" ;; *) modname="$mod" ;; esac
+  if [ "${1:-}" = --demo ] && [ "$mod" != aiosmtpd ]; then continue; fi
+  "$PY" -c "import $modname" 2>/dev/null || need_py+=("$req")
+done < tests/requirements.txt
+if [ ${#need_py[@]} -gt 0 ]; then
+  echo "deps: pip install ${need_py[*]}" >&2
+  "$PY" -m pip install --quiet --disable-pip-version-check "${need_py[@]}"
+fi
+
+if [ "${1:-}" != --demo ] && ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
+  echo "deps: installing Debian's postfix (smtp-sink, the MTA for the tests)" >&2
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postfix >/dev/null
+fi
