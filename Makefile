@@ -3,8 +3,13 @@
 #   make test    install what the tests need, build, run every test
 CARGO     ?= cargo
 PYTHON    ?= python3
-BIN       := target/release/smtp-send
+TARGET    := $(or $(CARGO_TARGET_DIR),target)
+BIN       := $(TARGET)/release/smtp-send
 DEMO_PORT ?= 8025
+# The host embeds the guest component from here (host/build.rs); the tests
+# run this binary.
+export SMTP_GUEST_WASM := $(abspath $(TARGET))/wasm32-wasip2/release/smtp_guest.wasm
+export SMTP_SEND := $(abspath $(BIN))
 
 .PHONY: all build guest host deps demo test unit integration lint fmt clean
 

@@ -17,7 +17,7 @@ done
 echo "== smtp-send localhost:$port sender@example.com friend@example.com another@example.com"
 echo "== (the transcript is stderr, the result stdout)"
 status=0
-target/release/smtp-send "localhost:$port" sender@example.com friend@example.com another@example.com || status=$?
+"${SMTP_SEND:-target/release/smtp-send}" "localhost:$port" sender@example.com friend@example.com another@example.com || status=$?
 sleep 0.3
 echo
 echo "== what the server (python -m aiosmtpd -n, the Debugging handler) received:"

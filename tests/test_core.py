@@ -421,3 +421,63 @@ def test_missing_message_file_and_usage_errors(tmp_path):
     assert run_send("127.0.0.1", FROM, TO, "--port", "0").status == 64
     assert run_send("127.0.0.1", FROM, TO, "--timeout", "-1").status == 64
     assert run_send("--help").status == 0
+
+
+# ---------------------------------------------------------------- extensions
+
+
+def test_greeting_refusals_from_smtp_sink():
+    # smtp-sink -f CONNECT greets with a 5xx, -Q CONNECT with 421 and hangs up.
+    for option, status in (("-f", 69), ("-Q", 75)):
+        with SmtpSink(option, "CONNECT") as sink:
+            r = run_send(f"127.0.0.1:{sink.port}", FROM, TO)
+        assert r.status == status, r
+        assert lines_of(r)[1].startswith("connect-refused: "), r
+        assert not any(l.startswith("send: 'ehlo") for l in r.transcript)
+
+
+def test_non_ascii_address_without_smtputf8_is_not_supported():
+    # aiosmtpd does not offer SMTPUTF8 unless asked to.
+    with AioServer() as srv:
+        r = run_send(f"127.0.0.1:{srv.port}", FROM, "δοκιμή@example.com")
+    assert r.status == 69, r
+    assert lines_of(r)[1] == (
+        'not-supported: address "δοκιμή@example.com" is not ASCII and the server '
+        "does not offer SMTPUTF8 (RFC 6531)"
+    )
+    # Nothing after EHLO but a polite QUIT.
+    commands = srv.received.split(b"\r\n")
+    assert commands[0].startswith(b"ehlo ") and commands[1:] == [b"quit", b""]
+
+
+def test_non_ascii_address_with_smtputf8():
+    with AioServer(enable_SMTPUTF8=True) as srv:
+        r = run_send(f"127.0.0.1:{srv.port}", FROM, "δοκιμή@example.com")
+    assert r.status == 0, r
+    [env] = srv.envelopes
+    assert env["rcpt_tos"] == ["δοκιμή@example.com"]
+    assert "SMTPUTF8" in env["mail_options"]
+
+
+def test_message_over_the_advertised_size_is_never_transmitted(tmp_path):
+    f = tmp_path / "big"
+    f.write_text("Subject: big\n\n" + ("x" * 70 + "\n") * 100)
+    with AioServer(data_size_limit=1000) as srv:
+        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--message", f)
+    assert r.status == 69, r
+    assert lines_of(r)[1] == (
+        "not-supported: the message is 7216 octets and the server accepts at most "
+        "1000 (SIZE, RFC 1870)"
+    )
+    assert b"mail FROM" not in srv.received and b"xxxx" not in srv.received
+
+
+def test_eight_bit_message_without_8bitmime(tmp_path):
+    f = tmp_path / "utf8"
+    f.write_text("Subject: café\n\nnaïve\n")
+    with SmtpSink("-8") as sink:
+        r = run_send(f"127.0.0.1:{sink.port}", FROM, TO, "--message", f)
+        dumps = sink.dumps(expect=0, timeout=0.2)
+    assert r.status == 69, r
+    assert "8BITMIME" in lines_of(r)[1]
+    assert dumps == []
