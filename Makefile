@@ -11,7 +11,7 @@ DEMO_PORT ?= 8025
 export SMTP_GUEST_WASM := $(abspath $(TARGET))/wasm32-wasip2/release/smtp_guest.wasm
 export SMTP_SEND := $(abspath $(BIN))
 
-.PHONY: all build guest host deps demo test unit integration lint fmt clean
+.PHONY: all build guest host deps demo test unit integration lint fmt readme-table clean
 
 all: build
 
@@ -47,6 +47,9 @@ demo:
 	scripts/deps.sh --demo
 	$(MAKE) build
 	scripts/demo.sh $(DEMO_PORT)
+
+readme-table:
+	scripts/readme-table.sh
 
 clean:
 	$(CARGO) clean

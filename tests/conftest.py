@@ -49,3 +49,18 @@ def run_send(*args, input=None, timeout=120, env=None):
 def binary_exists():
     if not BIN.exists():
         pytest.exit(f"{BIN} is missing: run `make build` first", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def postfix():
+    """A real MTA for the session (tests/postfix.py)."""
+    from postfix import Postfix
+
+    if os.geteuid() != 0:
+        if os.environ.get("SMTP_TESTS_REQUIRE_SERVERS"):
+            pytest.fail("the Postfix tests need root")
+        pytest.skip("the Postfix tests need root (make test on CI has it)")
+    pf = Postfix()
+    pf.start()
+    yield pf
+    pf.stop()

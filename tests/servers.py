@@ -9,6 +9,7 @@
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,24 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
+
+
+VERBS = {b"ehlo", b"helo", b"mail", b"rcpt", b"data", b"rset", b"quit", b"noop", b"starttls", b"auth"}
+
+
+def commands_in(lines):
+    """The SMTP commands among lines a server received (verbs lower-cased,
+    "." for the end of data); message lines are skipped."""
+    out = []
+    for line in lines:
+        line = line.rstrip(b"\r")
+        if line == b".":
+            out.append(".")
+            continue
+        verb = line.split(b" ", 1)[0].lower()
+        if verb in VERBS:
+            out.append(verb.decode())
+    return out
 
 
 def free_port():
@@ -121,6 +140,9 @@ class AioServer:
     def received(self):
         return b"".join(self.raw)
 
+    def commands(self):
+        return commands_in(self.received.split(b"\n"))
+
     def __enter__(self):
         self.controller.start()
         # Controller.start() connects once to check the server is up.
@@ -143,19 +165,32 @@ class SmtpSink:
         os.chmod(self.dir, 0o777)
         self.options = list(options)
         self.proc = None
+        self.log = b""
 
     def __enter__(self):
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         cmd = [self.BIN, *user, "-d", f"{self.dir}/msg.", *self.options,
                f"127.0.0.1:{self.port}", "64"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log)
         wait_for_port(self.port)
         return self
 
     def __exit__(self, *exc):
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        self._log.seek(0)
+        self.log = self._log.read()
+        self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def commands(self):
+        """With -v: the commands smtp-sink logged (read after it stopped).
+        wait_for_port's probe connection logs no commands."""
+        prefix = re.compile(rb"^\S*smtp-sink: ")
+        return commands_in(
+            prefix.sub(b"", l) for l in self.log.split(b"\n") if prefix.match(l)
+        )
 
     def dumps(self, expect=1, timeout=5.0):
         """The dump files' contents; waits until `expect` files are complete."""
@@ -181,6 +216,7 @@ class FaultServer:
       ("close",)           close the connection
       ("sleep", seconds)   wait
       ("trickle", bytes, interval)  write one byte every `interval`, forever
+      ("repeat", bytes)    write bytes again and again, as fast as taken
     Everything the client sent is kept in `received`.
     """
 
@@ -205,6 +241,9 @@ class FaultServer:
         self.sock.close()
         self.thread.join(timeout=5)
 
+    def commands(self):
+        return commands_in(self.received.split(b"\n"))
+
     def _serve(self):
         try:
             conn, _ = self.sock.accept()
@@ -215,6 +254,8 @@ class FaultServer:
         conn.settimeout(0.2)
         try:
             for step in self.script:
+                if self.stop.is_set():
+                    return
                 if step[0] == "send":
                     conn.sendall(step[1])
                 elif step[0] == "line":
@@ -233,6 +274,9 @@ class FaultServer:
                     return
                 elif step[0] == "sleep":
                     self.stop.wait(step[1])
+                elif step[0] == "repeat":
+                    while not self.stop.is_set():
+                        conn.sendall(step[1])
                 elif step[0] == "trickle":
                     while not self.stop.is_set():
                         for b in step[1]:

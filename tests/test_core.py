@@ -8,7 +8,7 @@ import re
 import pytest
 
 from conftest import run_send
-from servers import AioServer, FaultServer, Recorder, SmtpSink, free_port
+from servers import AioServer, Recorder, SmtpSink
 
 FROM = "me@example.com"
 TO = "you@example.com"
@@ -199,44 +199,6 @@ def test_localhost_name_and_port_option():
 # ---------------------------------------------------------------- refusals
 
 
-def test_sender_refused_sends_rset_and_quit():
-    handler = Recorder(refuse_mail={FROM: "553 5.7.1 <me@example.com>: Sender address rejected"})
-    with AioServer(handler) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO)
-    assert r.status == 69, r
-    assert lines_of(r) == [
-        BANNER,
-        "sender-refused: 553 5.7.1 <me@example.com>: Sender address rejected (sender <me@example.com>)",
-    ]
-    assert handler.commands == [("MAIL", FROM, ["SIZE=137"]), ("RSET",), ("QUIT",)]
-    assert srv.envelopes == []
-
-
-def test_all_recipients_refused_sends_rset_then_quit():
-    handler = Recorder(refuse_rcpt={
-        "a@example.com": "550 5.1.1 no a",
-        "b@example.com": "550 5.1.1 no b",
-    })
-    with AioServer(handler) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, "a@example.com", "b@example.com")
-    assert r.status == 69, r
-    assert lines_of(r) == [
-        BANNER,
-        "recipients-refused: a@example.com: 550 5.1.1 no a",
-        "recipients-refused: b@example.com: 550 5.1.1 no b",
-    ]
-    assert [c[0] for c in handler.commands] == ["MAIL", "RCPT", "RCPT", "RSET", "QUIT"]
-    assert b"DATA" not in srv.received.upper()
-
-
-def test_temporary_recipient_refusal_is_exit_75():
-    handler = Recorder(refuse_rcpt={TO: "452 4.2.2 mailbox full"})
-    with AioServer(handler) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO)
-    assert r.status == 75, r
-    assert lines_of(r)[1] == "recipients-refused: you@example.com: 452 4.2.2 mailbox full"
-
-
 def test_message_refused_after_the_dot():
     handler = Recorder(data_reply="554 5.6.0 message refused")
     with AioServer(handler) as srv:
@@ -246,51 +208,7 @@ def test_message_refused_after_the_dot():
     assert srv.envelopes[0]["content"] == DEFAULT_MESSAGE
 
 
-@pytest.mark.parametrize(
-    "options, status, case, step",
-    [
-        (["-f", "MAIL"], 69, "sender-refused", "mail"),
-        (["-r", "RCPT"], 75, "recipients-refused", "rcpt"),
-        (["-f", "DATA"], 69, "data-refused", "data"),
-        (["-f", "."], 69, "data-refused", "."),
-        (["-Q", "RCPT"], 75, "recipients-refused", "rcpt"),
-        (["-q", "MAIL"], 74, "server-disconnected", "mail"),
-        (["-e", "-f", "HELO"], 69, "helo-refused", "helo"),
-    ],
-)
-def test_smtp_sink_refusals(options, status, case, step):
-    with SmtpSink(*options) as sink:
-        r = run_send(f"127.0.0.1:{sink.port}", FROM, TO)
-        dumps = sink.dumps(expect=0, timeout=0.2)
-    assert r.status == status, r
-    assert lines_of(r)[0] == BANNER
-    assert lines_of(r)[1].startswith(case + ":"), r
-    sends = [l for l in r.transcript if l.startswith("send: ")]
-    assert any(l.startswith(f"send: '{step}") for l in sends), r
-    if step != ".":
-        # The message itself never went out.
-        assert not any("Test Message" in l for l in sends)
-    if case != "data-refused" or step != ".":
-        assert all(b"This is a test message" not in d for d in dumps)
-
-
-def test_greeting_refused():
-    with FaultServer([("send", b"554 5.3.2 not accepting mail\r\n"), ("line",),
-                      ("send", b"221 bye\r\n"), ("close",)]) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO)
-    assert r.status == 69, r
-    assert lines_of(r) == [BANNER, "connect-refused: 554 5.3.2 not accepting mail (greeting)"]
-    # RFC 5321 §3.1: after a 554 greeting the client should QUIT.
-    assert srv.received == b"quit\r\n"
-
-
 # ---------------------------------------------------------------- network
-
-
-def test_name_that_does_not_resolve():
-    r = run_send("no-such-host.invalid", FROM, TO)
-    assert r.status == 68, r
-    assert lines_of(r) == [BANNER, "lookup-failed: no-such-host.invalid: name does not resolve"]
 
 
 @pytest.mark.parametrize("server", ["host:99999", "host:", "[::1", "bad host", "a..b"])
@@ -298,62 +216,6 @@ def test_malformed_server(server):
     r = run_send(server, FROM, TO)
     assert r.status == 68, r
     assert lines_of(r)[1].startswith("address-error: server"), r
-
-
-def test_connection_refused():
-    port = free_port()
-    r = run_send(f"127.0.0.1:{port}", FROM, TO)
-    assert r.status == 74, r
-    assert lines_of(r) == [BANNER, f"io-error: connection to 127.0.0.1:{port} refused (at connect)"]
-
-
-def test_silent_server_times_out():
-    with FaultServer([("sleep", 30)]) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--timeout", "1")
-    assert r.status == 75, r
-    assert lines_of(r) == [BANNER, "timeout: no complete reply within 1 s (at greeting)"]
-    assert srv.received == b""
-
-
-def test_disconnect_in_the_middle_of_a_reply():
-    with FaultServer([("send", b"220 hi\r\n"), ("line",),
-                      ("send", b"250-mx\r\n250-PIPE"), ("close",)]) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO)
-    assert r.status == 74, r
-    assert lines_of(r) == [
-        BANNER,
-        "server-disconnected: the server closed the connection in the middle of a reply (at ehlo)",
-    ]
-    assert srv.received.startswith(b"ehlo ")
-
-
-def test_malformed_reply():
-    with FaultServer([("send", b"220 hi\r\n"), ("line",),
-                      ("send", b"250-mx\r\n251 mixed codes\r\n"), ("sleep", 5)]) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO)
-    assert r.status == 76, r
-    assert lines_of(r) == [
-        BANNER,
-        "malformed-reply: multi-line reply changed its code from 250 to 251 (at ehlo)",
-    ]
-    # Nothing is sent after a reply we cannot trust.
-    assert srv.received.count(b"\r\n") == 1
-
-
-def test_grant_policy_denies_other_servers():
-    with AioServer() as srv:
-        other = free_port()
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--grant", f"tcp://127.0.0.1:{other}")
-        r2 = run_send(f"localhost:{srv.port}", FROM, TO, "--grant", f"tcp://127.0.0.1:{srv.port}")
-    assert r.status == 77, r
-    assert lines_of(r) == [
-        BANNER,
-        f"denied: the host's network policy does not allow connecting to 127.0.0.1:{srv.port}",
-    ]
-    # Name lookups are limited to granted names too.
-    assert r2.status == 77, r2
-    assert lines_of(r2) == [BANNER, "denied: the host does not allow looking up \"localhost\""]
-    assert srv.connections == 0
 
 
 # ---------------------------------------------------------------- bad input
@@ -383,13 +245,6 @@ def test_injection_is_refused_before_connecting(args):
     assert r.stderr == ""
 
 
-def test_server_with_control_characters_is_invalid_input():
-    with AioServer() as srv:
-        r = run_send(f"127.0.0.1:{srv.port}\r\nMAIL", FROM, TO)
-    assert r.status == 65, r
-    assert srv.connections == 0
-
-
 def test_message_that_is_not_utf8(tmp_path):
     f = tmp_path / "latin1.txt"
     f.write_bytes(b"Subject: caf\xe9\n\nbody\n")
@@ -397,19 +252,6 @@ def test_message_that_is_not_utf8(tmp_path):
         r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--message", f)
     assert r.status == 65, r
     assert "is not UTF-8 (bad byte at offset 12)" in lines_of(r)[1]
-    assert srv.connections == 0
-
-
-def test_message_with_an_overlong_line(tmp_path):
-    f = tmp_path / "long.txt"
-    f.write_text("Subject: x\n\n" + "y" * 999 + "\n")
-    with AioServer() as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--message", f)
-    assert r.status == 65, r
-    assert lines_of(r)[1] == (
-        "invalid-input: line 3 of the message is 999 octets long; "
-        "SMTP allows at most 998 (RFC 5321 §4.5.3.1.6)"
-    )
     assert srv.connections == 0
 
 
@@ -426,29 +268,6 @@ def test_missing_message_file_and_usage_errors(tmp_path):
 # ---------------------------------------------------------------- extensions
 
 
-def test_greeting_refusals_from_smtp_sink():
-    # smtp-sink -f CONNECT greets with a 5xx, -Q CONNECT with 421 and hangs up.
-    for option, status in (("-f", 69), ("-Q", 75)):
-        with SmtpSink(option, "CONNECT") as sink:
-            r = run_send(f"127.0.0.1:{sink.port}", FROM, TO)
-        assert r.status == status, r
-        assert lines_of(r)[1].startswith("connect-refused: "), r
-        assert not any(l.startswith("send: 'ehlo") for l in r.transcript)
-
-
-def test_non_ascii_address_without_smtputf8_is_not_supported():
-    with AioServer(enable_SMTPUTF8=False) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, "δοκιμή@example.com")
-    assert r.status == 69, r
-    assert lines_of(r)[1] == (
-        'not-supported: address "δοκιμή@example.com" is not ASCII and the server '
-        "does not offer SMTPUTF8 (RFC 6531)"
-    )
-    # Nothing after EHLO but a polite QUIT.
-    commands = srv.received.split(b"\r\n")
-    assert commands[0].startswith(b"ehlo ") and commands[1:] == [b"quit", b""]
-
-
 def test_non_ascii_address_with_smtputf8():
     with AioServer(enable_SMTPUTF8=True) as srv:
         r = run_send(f"127.0.0.1:{srv.port}", FROM, "δοκιμή@example.com")
@@ -458,25 +277,3 @@ def test_non_ascii_address_with_smtputf8():
     assert "SMTPUTF8" in env["mail_options"]
 
 
-def test_message_over_the_advertised_size_is_never_transmitted(tmp_path):
-    f = tmp_path / "big"
-    f.write_text("Subject: big\n\n" + ("x" * 70 + "\n") * 100)
-    with AioServer(data_size_limit=1000) as srv:
-        r = run_send(f"127.0.0.1:{srv.port}", FROM, TO, "--message", f)
-    assert r.status == 69, r
-    assert lines_of(r)[1] == (
-        "not-supported: the message is 7216 octets and the server accepts at most "
-        "1000 (SIZE, RFC 1870)"
-    )
-    assert b"mail FROM" not in srv.received and b"xxxx" not in srv.received
-
-
-def test_eight_bit_message_without_8bitmime(tmp_path):
-    f = tmp_path / "utf8"
-    f.write_text("Subject: café\n\nnaïve\n")
-    with SmtpSink("-8") as sink:
-        r = run_send(f"127.0.0.1:{sink.port}", FROM, TO, "--message", f)
-        dumps = sink.dumps(expect=0, timeout=0.2)
-    assert r.status == 69, r
-    assert "8BITMIME" in lines_of(r)[1]
-    assert dumps == []

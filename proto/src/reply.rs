@@ -114,8 +114,8 @@ impl fmt::Display for EnhancedStatus {
 pub enum ReplyError {
     #[error("reply line does not start with a three-digit code: {0:?}")]
     BadCode(String),
-    #[error("reply code {0} is outside 200-599")]
-    CodeOutOfRange(String),
+    #[error("reply code {code} is outside 200-599: {line:?}")]
+    CodeOutOfRange { code: String, line: String },
     #[error("reply line has {0:?} after its code instead of a space or '-'")]
     BadSeparator(char),
     #[error("multi-line reply changed its code from {first} to {line}")]
@@ -176,7 +176,10 @@ pub fn parse_line(line: &[u8]) -> Result<(u16, bool, &[u8]), ReplyError> {
     }
     // RFC 5321 §4.2: first digit 2-5, second 0-5.
     if !(b'2'..=b'5').contains(&line[0]) || line[1] > b'5' {
-        return Err(ReplyError::CodeOutOfRange(shown()));
+        return Err(ReplyError::CodeOutOfRange {
+            code: String::from_utf8_lossy(&line[..3]).into_owned(),
+            line: shown(),
+        });
     }
     let code = line[..3]
         .iter()
@@ -242,15 +245,15 @@ mod tests {
         assert!(matches!(assemble(&["25"]), Err(ReplyError::BadCode(_))));
         assert!(matches!(
             assemble(&["199 x"]),
-            Err(ReplyError::CodeOutOfRange(_))
+            Err(ReplyError::CodeOutOfRange { .. })
         ));
         assert!(matches!(
             assemble(&["600 x"]),
-            Err(ReplyError::CodeOutOfRange(_))
+            Err(ReplyError::CodeOutOfRange { .. })
         ));
         assert!(matches!(
             assemble(&["260 x"]),
-            Err(ReplyError::CodeOutOfRange(_))
+            Err(ReplyError::CodeOutOfRange { .. })
         ));
         assert_eq!(assemble(&["250x"]), Err(ReplyError::BadSeparator('x')));
     }
