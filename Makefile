@@ -11,7 +11,7 @@ DEMO_PORT ?= 8025
 export SMTP_GUEST_WASM := $(abspath $(TARGET))/wasm32-wasip2/release/smtp_guest.wasm
 export SMTP_SEND := $(abspath $(BIN))
 
-.PHONY: all build guest host deps demo test unit integration lint fmt readme-table clean
+.PHONY: all build guest host fixtures deps demo test unit integration lint fmt readme-table clean
 
 all: build
 
@@ -27,7 +27,11 @@ host: guest
 
 build: host
 
-unit: guest
+# The hostile guest is a test fixture (host/tests/sandbox.rs), never shipped.
+fixtures:
+	$(CARGO) build --release -p hostile-guest --target wasm32-wasip2
+
+unit: guest fixtures
 	SMTP_TESTS_REQUIRE_SERVERS=1 $(CARGO) test --release -p smtp-proto -p smtp-host
 
 integration: build
@@ -41,7 +45,7 @@ test: deps
 lint: guest
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release -p smtp-proto -p smtp-host --all-targets -- -D warnings
-	$(CARGO) clippy --release -p smtp-guest --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy --release -p smtp-guest -p hostile-guest --target wasm32-wasip2 -- -D warnings
 
 demo:
 	scripts/deps.sh --demo

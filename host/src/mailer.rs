@@ -210,10 +210,16 @@ impl Mailer {
 
     /// As [`Mailer::new`], caching compiled code in `dir` (`None`: no cache).
     pub fn with_cache_dir(dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
+        Self::with_component(GUEST_WASM, dir)
+    }
+
+    /// Runs another component of the `smtp-client` world (your own build of
+    /// the guest, or a test fixture) under the same sandbox.
+    pub fn with_component(wasm: &[u8], dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
-        let component = cache::load(&engine, GUEST_WASM, dir)?;
+        let component = cache::load(&engine, wasm, dir)?;
 
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
