@@ -11,7 +11,7 @@ DEMO_PORT ?= 8025
 export SMTP_GUEST_WASM := $(abspath $(TARGET))/wasm32-wasip2/release/smtp_guest.wasm
 export SMTP_SEND := $(abspath $(BIN))
 
-.PHONY: all build guest host fixtures deps demo test unit integration lint fmt readme-table clean
+.PHONY: all build guest host fixtures deps demo test unit integration lint fmt fuzz readme-table clean
 
 all: build
 
@@ -51,6 +51,20 @@ demo:
 	scripts/deps.sh --demo
 	$(MAKE) build
 	scripts/demo.sh $(DEMO_PORT)
+
+# Fuzzing (not part of `make test`): each target for FUZZ_SECONDS, starting
+# from the seed corpus of real replies. A crash input goes into
+# fuzz/regressions/<target>/ once fixed; `make unit` replays them all.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := reply client data
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	$(PYTHON) scripts/fuzz-seeds.py
+	set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t; \
+	  $(CARGO) fuzz run --sanitizer none $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1; \
+	done
 
 readme-table:
 	scripts/readme-table.sh

@@ -252,6 +252,11 @@ impl Client {
         self.pending.front().map_or(self.stage, |a| a.stage())
     }
 
+    /// Received bytes not yet consumed (bounded by [`MAX_UNSOLICITED`]).
+    pub fn input_buffered(&self) -> usize {
+        self.inbuf.len()
+    }
+
     /// What the server offered in its EHLO reply.
     pub fn extensions(&self) -> &Extensions {
         &self.ext

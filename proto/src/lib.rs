@@ -17,6 +17,8 @@ pub mod command;
 pub mod data;
 pub mod error;
 pub mod extension;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod reply;
 pub mod server;
 

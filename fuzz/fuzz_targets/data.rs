@@ -1,0 +1,3 @@
+#![no_main]
+//! See smtp_proto::fuzz::data for what this checks.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| smtp_proto::fuzz::data(data));
