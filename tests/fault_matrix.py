@@ -42,6 +42,8 @@ class Row:
     via: str = ""
     # `shown` is a regular expression (when the exact text depends on timing).
     shown_re: bool = False
+    # Lines (regexes) that must appear somewhere in the transcript, in order.
+    shows: list = field(default_factory=list)
 
 
 class EhloNotImplemented(Recorder):
@@ -122,6 +124,8 @@ ROWS = [
     Row("ehlo-502-helo-ok", "EHLO is not implemented (502); HELO works", aio(handler=EhloNotImplemented()),
         0, "Message successfully sent to 1 recipient(s)",
         tail=[r"send: 'quit\\r\\n'", r"reply: '221 Bye\\r\\n'"],
+        shows=[r"send: 'ehlo .*'", r"reply: '502 5.5.2 Error: command not implemented\\r\\n'",
+               r"send: 'helo .*'", r"reply: '250 .*'"],
         received=["ehlo", "helo", "mail", "rcpt", "data", ".", "quit"], via="aiosmtpd (EHLO hook)"),
     Row("ehlo-and-helo-refused", "EHLO and HELO are both refused", sink("-e", "-f", "HELO"), 69,
         "helo-refused: 500 5.3.0 Error: command failed (ehlo/helo)",
