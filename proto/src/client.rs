@@ -19,9 +19,10 @@ use std::time::Duration;
 use memchr::memchr;
 
 use crate::address::{check_client_name, check_mailbox, needs_smtputf8};
+use crate::auth::{self, Credentials, Mechanism};
 use crate::command::Command;
 use crate::data::{DataEncoder, MessageInfo};
-use crate::error::{Error, Refusal, Stage};
+use crate::error::{Error, Refusal, Stage, TlsFailure};
 use crate::extension::Extensions;
 use crate::reply::{Reply, ReplyAssembler, ReplyError, MAX_LINE};
 
@@ -31,6 +32,21 @@ pub const MAX_UNSOLICITED: usize = 64 * 1024;
 
 /// Longest message line copied into the transcript.
 const MAX_LOGGED_LINE: usize = 4096;
+
+/// Whether and how the connection is encrypted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain SMTP.
+    #[default]
+    Off,
+    /// STARTTLS (RFC 3207), or fail before anything else is sent.
+    StartTls,
+    /// STARTTLS when the server offers it, plain SMTP when not.
+    StartTlsIfOffered,
+    /// TLS from the first byte (SMTPS, RFC 8314): the driver does the
+    /// handshake before the greeting.
+    Implicit,
+}
 
 /// Settings for one send.
 #[derive(Clone, Debug)]
@@ -42,6 +58,11 @@ pub struct Config {
     pub message_lines_logged: u32,
     /// Use PIPELINING (RFC 2920) when the server offers it.
     pub pipelining: bool,
+    pub tls: TlsMode,
+    /// Log in (RFC 4954) before MAIL FROM.
+    pub credentials: Option<Credentials>,
+    /// Send credentials even over an unencrypted connection.
+    pub allow_plaintext_auth: bool,
 }
 
 impl Default for Config {
@@ -50,6 +71,9 @@ impl Default for Config {
             client_name: "localhost".into(),
             message_lines_logged: 20,
             pipelining: true,
+            tls: TlsMode::Off,
+            credentials: None,
+            allow_plaintext_auth: false,
         }
     }
 }
@@ -80,6 +104,8 @@ enum Awaiting {
     Greeting,
     Ehlo,
     Helo,
+    StartTls,
+    Auth(AuthStep),
     Mail,
     Rcpt(usize),
     Data,
@@ -94,6 +120,8 @@ impl Awaiting {
             Awaiting::Greeting => Stage::Greeting,
             Awaiting::Ehlo => Stage::Ehlo,
             Awaiting::Helo => Stage::Helo,
+            Awaiting::StartTls => Stage::StartTls,
+            Awaiting::Auth(_) => Stage::Auth,
             Awaiting::Mail => Stage::MailFrom,
             Awaiting::Rcpt(_) => Stage::RcptTo,
             Awaiting::Data => Stage::Data,
@@ -102,6 +130,22 @@ impl Awaiting {
             Awaiting::Quit => Stage::Quit,
         }
     }
+}
+
+/// What a reply during AUTH answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthStep {
+    /// The last response: 235 means logged in.
+    Final,
+    /// `AUTH LOGIN`: a 334 asks for the user name.
+    LoginUser,
+    /// The user name: a 334 asks for the password.
+    LoginPassword,
+    /// `AUTH CRAM-MD5`: a 334 carries the challenge.
+    CramChallenge,
+    /// The empty line after an XOAUTH2 error, or `*` cancelling: the
+    /// exchange is over and failed.
+    Aborted,
 }
 
 /// How to leave after a failure.
@@ -149,6 +193,13 @@ pub struct Client {
     wrap_up: VecDeque<Awaiting>,
     closed: bool,
     wait_epoch: u64,
+    tls_active: bool,
+    tls_pending: bool,
+    authenticated: bool,
+    /// Bytes received after the reply being handled (STARTTLS injection check).
+    unread_after_reply: usize,
+    /// What the server said about a failed AUTH (XOAUTH2's JSON error).
+    auth_detail: Option<String>,
 }
 
 impl Client {
@@ -172,7 +223,6 @@ impl Client {
             check_mailbox(rcpt).map_err(|e| Error::InvalidInput(format!("recipient: {e}")))?;
         }
         Ok(Client {
-            config,
             from: from.to_owned(),
             to: to.to_vec(),
             info,
@@ -195,6 +245,12 @@ impl Client {
             wrap_up: VecDeque::new(),
             closed: false,
             wait_epoch: 1,
+            tls_active: config.tls == TlsMode::Implicit,
+            tls_pending: false,
+            authenticated: false,
+            unread_after_reply: 0,
+            auth_detail: None,
+            config,
         })
     }
 
@@ -227,6 +283,17 @@ impl Client {
     /// The message may be pushed now (after 354, once earlier output is written).
     pub fn wants_body(&self) -> bool {
         self.sending_body && !self.closed && self.output().is_empty()
+    }
+
+    /// STARTTLS was accepted: do the TLS handshake now, then report
+    /// [`Client::tls_established`] or [`Client::handle_tls_error`].
+    pub fn wants_tls(&self) -> bool {
+        self.tls_pending && !self.closed && self.output().is_empty()
+    }
+
+    /// The connection is encrypted (implicit TLS, or after STARTTLS).
+    pub fn is_encrypted(&self) -> bool {
+        self.tls_active
     }
 
     /// The conversation is over: close the connection and read the outcome.
@@ -346,6 +413,36 @@ impl Client {
         self.fail(Error::Timeout { stage, detail }, Leave::Close);
     }
 
+    /// The TLS handshake after STARTTLS succeeded: start over with EHLO and
+    /// forget everything learnt in the clear (RFC 3207 §4.2).
+    pub fn tls_established(&mut self) {
+        if !self.tls_pending || self.closed {
+            return;
+        }
+        self.tls_pending = false;
+        self.tls_active = true;
+        self.ext = Extensions::default();
+        self.inbuf.clear();
+        self.assembler = ReplyAssembler::default();
+        self.send(Awaiting::Ehlo);
+    }
+
+    /// The TLS handshake failed: nothing more can be sent on this connection.
+    pub fn handle_tls_error(&mut self, failure: TlsFailure, detail: String) {
+        if self.closed {
+            return;
+        }
+        self.tls_pending = false;
+        self.fail(
+            Error::TlsError {
+                failure,
+                detail,
+                reply: None,
+            },
+            Leave::Close,
+        );
+    }
+
     /// Appends part of the message (only while [`Client::wants_body`]).
     pub fn push_body(&mut self, chunk: &[u8]) {
         if !self.sending_body || self.closed {
@@ -396,6 +493,7 @@ impl Client {
             }
             let raw = rest[..=i].to_vec();
             start += i + 1;
+            self.unread_after_reply = self.inbuf.len() - start;
             let line = strip_line_end(&raw);
             let result = self.assembler.push_line(line);
             self.events.push_back(Event::Reply(raw));
@@ -511,12 +609,12 @@ impl Client {
             }
             Awaiting::Ehlo if reply.is_positive() => {
                 self.ext = Extensions::from_ehlo(&reply);
-                self.start_mail();
+                self.after_hello();
             }
             Awaiting::Ehlo if reply.code >= 500 => self.send(Awaiting::Helo),
             Awaiting::Helo if reply.is_positive() => {
                 self.ext = Extensions::default();
-                self.start_mail();
+                self.after_hello();
             }
             Awaiting::Ehlo | Awaiting::Helo => {
                 self.fail(
@@ -524,6 +622,36 @@ impl Client {
                     if closing { Leave::Close } else { Leave::Quit },
                 );
             }
+            Awaiting::StartTls if reply.code == 220 => {
+                if self.unread_after_reply > 0 {
+                    let detail = format!(
+                        "the server sent {} bytes after its 220 reply to STARTTLS, before the TLS handshake: \
+                         refusing to go on (STARTTLS response injection)",
+                        self.unread_after_reply
+                    );
+                    self.fail(
+                        Error::TlsError {
+                            failure: TlsFailure::Protocol,
+                            detail,
+                            reply: None,
+                        },
+                        Leave::Close,
+                    );
+                } else {
+                    self.tls_pending = true;
+                }
+            }
+            Awaiting::StartTls => {
+                self.fail(
+                    Error::TlsError {
+                        failure: TlsFailure::Refused,
+                        detail: "the server refused STARTTLS".into(),
+                        reply: Some(reply),
+                    },
+                    if closing { Leave::Close } else { Leave::Quit },
+                );
+            }
+            Awaiting::Auth(step) => self.on_auth_reply(step, reply),
             Awaiting::Mail if reply.is_positive() => {
                 if !self.pipelined {
                     self.send(Awaiting::Rcpt(0));
@@ -608,6 +736,131 @@ impl Client {
         }
     }
 
+    /// After EHLO/HELO: STARTTLS first if wanted, then AUTH, then the mail.
+    fn after_hello(&mut self) {
+        if !self.tls_active {
+            match self.config.tls {
+                TlsMode::StartTls | TlsMode::StartTlsIfOffered if self.ext.starttls => {
+                    self.send(Awaiting::StartTls);
+                    return;
+                }
+                TlsMode::StartTls => {
+                    let detail = "the server does not offer STARTTLS, and TLS is required: \
+                                  nothing was sent in the clear"
+                        .to_owned();
+                    self.fail(Error::NotSupported(detail), Leave::Quit);
+                    return;
+                }
+                TlsMode::StartTlsIfOffered => self.events.push_back(Event::Info(
+                    "the server does not offer STARTTLS: continuing without encryption".into(),
+                )),
+                TlsMode::Off | TlsMode::Implicit => {}
+            }
+        }
+        if self.config.credentials.is_some() && !self.authenticated {
+            self.start_auth();
+        } else {
+            self.start_mail();
+        }
+    }
+
+    fn start_auth(&mut self) {
+        let Some(creds) = self.config.credentials.clone() else {
+            return;
+        };
+        if !self.tls_active && !self.config.allow_plaintext_auth {
+            let detail = "refusing to send credentials over an unencrypted connection \
+                          (use STARTTLS or implicit TLS, or allow plaintext AUTH explicitly)"
+                .to_owned();
+            self.fail(Error::AuthFailed { detail, reply: None }, Leave::Quit);
+            return;
+        }
+        let mechanism = match auth::choose(&self.ext.auth, creds.mechanism) {
+            Ok(m) => m,
+            Err(detail) => {
+                self.fail(Error::NotSupported(detail), Leave::Quit);
+                return;
+            }
+        };
+        match mechanism {
+            Mechanism::Plain => {
+                let wire = format!("AUTH PLAIN {}", auth::plain_response(&creds));
+                self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "AUTH PLAIN <redacted>");
+            }
+            Mechanism::XOAuth2 => {
+                let wire = format!("AUTH XOAUTH2 {}", auth::xoauth2_response(&creds));
+                self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "AUTH XOAUTH2 <redacted>");
+            }
+            Mechanism::Login => {
+                self.send_line(Awaiting::Auth(AuthStep::LoginUser), "AUTH LOGIN", "AUTH LOGIN");
+            }
+            Mechanism::CramMd5 => {
+                self.send_line(
+                    Awaiting::Auth(AuthStep::CramChallenge),
+                    "AUTH CRAM-MD5",
+                    "AUTH CRAM-MD5",
+                );
+            }
+        }
+    }
+
+    fn on_auth_reply(&mut self, step: AuthStep, reply: Reply) {
+        let Some(creds) = self.config.credentials.clone() else {
+            return;
+        };
+        let challenge = reply.lines.first().cloned().unwrap_or_default();
+        match (step, reply.code) {
+            (AuthStep::Final, 235) => {
+                self.authenticated = true;
+                self.start_mail();
+            }
+            (AuthStep::LoginUser, 334) => {
+                let wire = auth::base64(creds.user.as_bytes());
+                self.send_line(Awaiting::Auth(AuthStep::LoginPassword), &wire, "<redacted>");
+            }
+            (AuthStep::LoginPassword, 334) => {
+                let wire = auth::base64(creds.secret.as_bytes());
+                self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "<redacted>");
+            }
+            (AuthStep::CramChallenge, 334) => match auth::cram_md5_response(&creds, &challenge) {
+                Some(wire) => self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "<redacted>"),
+                None => {
+                    self.auth_detail = Some("the CRAM-MD5 challenge is not base64".into());
+                    self.send_line(Awaiting::Auth(AuthStep::Aborted), "*", "*");
+                }
+            },
+            (AuthStep::Final, 334) => {
+                // XOAUTH2 reports its error as a 334 with base64 JSON and
+                // waits for an empty line; anything else asking for more
+                // after our last response gets cancelled.
+                self.auth_detail = Some(match auth::decode_text(&challenge) {
+                    Some(text) if !text.is_empty() => format!("the server said: {text}"),
+                    _ => "the server asked for more after the last response".into(),
+                });
+                let line = if creds.mechanism == Some(Mechanism::XOAuth2) { "" } else { "*" };
+                self.send_line(Awaiting::Auth(AuthStep::Aborted), line, line);
+            }
+            _ => {
+                let detail = self
+                    .auth_detail
+                    .take()
+                    .unwrap_or_else(|| "authentication failed".into());
+                let leave = if reply.code == 421 {
+                    Leave::Close
+                } else {
+                    Leave::Quit
+                };
+                self.fail(
+                    Error::AuthFailed {
+                        detail,
+                        reply: Some(reply),
+                    },
+                    leave,
+                );
+            }
+        }
+    }
+
     /// After EHLO/HELO: check the message fits what the server offers, then
     /// MAIL FROM (and, with PIPELINING, every RCPT TO and DATA with it).
     fn start_mail(&mut self) {
@@ -676,11 +929,21 @@ impl Client {
             Awaiting::Data => Command::Data,
             Awaiting::Rset => Command::Rset,
             Awaiting::Quit => Command::Quit,
-            Awaiting::Greeting | Awaiting::EndOfData => return,
+            Awaiting::StartTls => Command::StartTls,
+            Awaiting::Greeting | Awaiting::EndOfData | Awaiting::Auth(_) => return,
         };
         command.write_to(&mut self.out);
         self.events
             .push_back(Event::Send(self.out[start..].to_vec()));
+        self.expect(cmd);
+    }
+
+    /// Queues a line that may carry a secret: the transcript gets `shown`.
+    fn send_line(&mut self, cmd: Awaiting, wire: &str, shown: &str) {
+        self.out.extend_from_slice(wire.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.events
+            .push_back(Event::Send(format!("{shown}\r\n").into_bytes()));
         self.expect(cmd);
     }
 
@@ -714,6 +977,7 @@ impl Client {
 
     fn close(&mut self) {
         self.closed = true;
+        self.tls_pending = false;
         self.pending.clear();
         self.sending_body = false;
     }

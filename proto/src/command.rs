@@ -15,6 +15,7 @@ pub enum Command<'a> {
     Data,
     Rset,
     Quit,
+    StartTls,
 }
 
 impl Command<'_> {
@@ -33,6 +34,8 @@ impl Command<'_> {
             Command::Data => push(out, &["data"]),
             Command::Rset => push(out, &["rset"]),
             Command::Quit => push(out, &["quit"]),
+            // Upper case, as smtplib sends it.
+            Command::StartTls => push(out, &["STARTTLS"]),
         }
         out.extend_from_slice(b"\r\n");
     }

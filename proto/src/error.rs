@@ -11,6 +11,8 @@ pub enum Stage {
     Greeting,
     Ehlo,
     Helo,
+    StartTls,
+    Auth,
     MailFrom,
     RcptTo,
     Data,
@@ -29,6 +31,8 @@ impl Stage {
             Stage::Greeting => "greeting",
             Stage::Ehlo => "ehlo",
             Stage::Helo => "helo",
+            Stage::StartTls => "starttls",
+            Stage::Auth => "auth",
             Stage::MailFrom => "mail-from",
             Stage::RcptTo => "rcpt-to",
             Stage::Data => "data",
@@ -43,6 +47,30 @@ impl Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Which part of TLS failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The certificate did not verify: unknown issuer, expired, wrong name.
+    Certificate,
+    /// The handshake failed for another reason.
+    Handshake,
+    /// The server broke the STARTTLS rules (bytes before the handshake).
+    Protocol,
+    /// The server answered STARTTLS with something other than 220.
+    Refused,
+}
+
+impl TlsFailure {
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsFailure::Certificate => "certificate",
+            TlsFailure::Handshake => "handshake",
+            TlsFailure::Protocol => "protocol",
+            TlsFailure::Refused => "refused",
+        }
     }
 }
 
@@ -81,6 +109,15 @@ pub enum Error {
     DataRefused { stage: Stage, reply: Reply },
     /// The message needs an extension the server lacks (`SMTPNotSupportedError`).
     NotSupported(String),
+    /// STARTTLS or implicit TLS failed; nothing more was sent in the clear.
+    TlsError {
+        failure: TlsFailure,
+        detail: String,
+        reply: Option<Reply>,
+    },
+    /// Authentication failed or was refused (535, 534, 454, ...), or the
+    /// client would not send credentials over an unencrypted connection.
+    AuthFailed { detail: String, reply: Option<Reply> },
     /// Refused before connecting: nothing was sent.
     InvalidInput(String),
     /// The host's network policy refused the connection or name lookup.
@@ -127,6 +164,8 @@ impl Error {
             Error::RecipientsRefused(_) => "recipients-refused",
             Error::DataRefused { .. } => "data-refused",
             Error::NotSupported(_) => "not-supported",
+            Error::TlsError { .. } => "tls-error",
+            Error::AuthFailed { .. } => "auth-failed",
             Error::InvalidInput(_) => "invalid-input",
             Error::Denied(_) => "denied",
         }
@@ -145,6 +184,15 @@ impl Error {
             Error::ConnectRefused(r) | Error::HeloRefused(r) => reply_status(r),
             Error::SenderRefused(r) => reply_status(&r.reply),
             Error::DataRefused { reply, .. } => reply_status(reply),
+            Error::TlsError { failure, reply, .. } => match (failure, reply) {
+                (TlsFailure::Certificate, _) => exit::UNAVAILABLE,
+                (TlsFailure::Refused, Some(r)) => reply_status(r),
+                _ => exit::PROTOCOL,
+            },
+            Error::AuthFailed { reply, .. } => match reply {
+                Some(r) if r.is_transient() => exit::TEMPFAIL,
+                _ => exit::NOPERM,
+            },
             Error::RecipientsRefused(list) => {
                 if list.iter().any(|r| r.reply.is_transient()) {
                     exit::TEMPFAIL
@@ -192,6 +240,18 @@ impl fmt::Display for Error {
                 f.write_str(&parts.join("; "))
             }
             Error::DataRefused { stage, reply } => write!(f, "{reply} (at {stage})"),
+            Error::TlsError {
+                failure,
+                detail,
+                reply,
+            } => match reply {
+                Some(r) => write!(f, "{r} ({}: {detail})", failure.name()),
+                None => write!(f, "{}: {detail}", failure.name()),
+            },
+            Error::AuthFailed { detail, reply } => match reply {
+                Some(r) => write!(f, "{r} ({detail})"),
+                None => f.write_str(detail),
+            },
         }
     }
 }

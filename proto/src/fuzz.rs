@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::client::{Client, Config, Event, MAX_UNSOLICITED};
+use crate::auth::{self, Credentials};
+use crate::client::{Client, Config, Event, TlsMode, MAX_UNSOLICITED};
 use crate::data::{DataEncoder, MessageInfo};
 use crate::reply::{parse_line, ReplyAssembler, MAX_LINES, MAX_REPLY_BYTES};
 
@@ -99,10 +100,23 @@ pub fn client(data: &[u8]) {
     } else {
         b"Subject: x\r\n\r\nbody\r\n"
     };
+    const SECRET: &str = "s3cr3t-p4ss";
+    let credentials = (flags & 32 != 0).then(|| Credentials {
+        user: "fuzzer".into(),
+        secret: SECRET.into(),
+        mechanism: None,
+    });
     let config = Config {
         client_name: "fuzz.example".into(),
         message_lines_logged: u32::MAX,
         pipelining: flags & 8 != 0,
+        tls: if flags & 64 != 0 {
+            TlsMode::StartTlsIfOffered
+        } else {
+            TlsMode::Off
+        },
+        credentials,
+        allow_plaintext_auth: flags & 128 != 0,
     };
     let from = if flags & 16 != 0 { "" } else { "me@example.com" };
     let info = MessageInfo::scan(message).expect("fixed message");
@@ -125,6 +139,8 @@ pub fn client(data: &[u8]) {
             if client.wants_body() {
                 client.push_body(message);
                 client.finish_body();
+            } else if client.wants_tls() {
+                client.tls_established();
             } else if client.output().is_empty() {
                 break;
             }
@@ -159,7 +175,22 @@ pub fn client(data: &[u8]) {
     // Everything queued for the wire was reported, in order.
     let pending = client.output().to_vec();
     written.extend_from_slice(&pending);
-    assert_eq!(logged, written, "transcript differs from the wire");
+    if flags & 32 == 0 {
+        assert_eq!(logged, written, "transcript differs from the wire");
+    } else {
+        // With credentials the transcript is the wire with secrets redacted:
+        // the same lines, and no secret in any form.
+        let lines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count();
+        assert_eq!(lines(&logged), lines(&written));
+        let text = String::from_utf8_lossy(&logged);
+        for secret in [
+            SECRET.to_owned(),
+            auth::base64(SECRET.as_bytes()),
+            auth::base64(format!("\0fuzzer\0{SECRET}").as_bytes()),
+        ] {
+            assert!(!text.contains(&secret), "secret in the transcript");
+        }
+    }
 }
 
 #[cfg(test)]

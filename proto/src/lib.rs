@@ -12,6 +12,7 @@
 //! the user typed, [`error`] names every way a send can fail.
 
 pub mod address;
+pub mod auth;
 pub mod client;
 pub mod command;
 pub mod data;
@@ -23,5 +24,5 @@ pub mod reply;
 pub mod server;
 
 pub use client::{Client, Config, Event, Receipt};
-pub use error::{Error, Refusal, Stage};
+pub use error::{Error, Refusal, Stage, TlsFailure};
 pub use reply::Reply;

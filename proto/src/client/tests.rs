@@ -1,5 +1,8 @@
 use super::*;
+use crate::auth::{self, Credentials, Mechanism};
+use crate::client::TlsMode;
 use crate::data::MessageInfo;
+use crate::error::TlsFailure;
 
 const EHLO_PLAIN: &str =
     "250-mx.test\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n";
@@ -550,4 +553,213 @@ fn nothing_after_close() {
     r.c.handle_eof();
     assert_eq!(r.sent(), "");
     assert_eq!(r.err().case(), "connect-refused");
+}
+
+// ---------------------------------------------------------------- TLS, AUTH
+
+const EHLO_TLS: &str = "250-mx.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n";
+const EHLO_AUTH: &str = "250-mx.test\r\n250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250 8BITMIME\r\n";
+
+fn with_tls(tls: TlsMode) -> Config {
+    Config {
+        tls,
+        pipelining: false,
+        ..Config::default()
+    }
+}
+
+fn with_creds(tls: TlsMode, mechanism: Option<Mechanism>) -> Config {
+    Config {
+        credentials: Some(Credentials {
+            user: "alice".into(),
+            secret: "wonderland".into(),
+            mechanism,
+        }),
+        ..with_tls(tls)
+    }
+}
+
+fn transcript(r: &Run) -> String {
+    r.events
+        .iter()
+        .map(|e| match e {
+            Event::Send(l) | Event::Reply(l) => String::from_utf8_lossy(l).into_owned(),
+            Event::Info(t) => format!("{t}\n"),
+        })
+        .collect()
+}
+
+#[test]
+fn starttls_then_ehlo_again() {
+    let mut r = Run::with(with_tls(TlsMode::StartTls), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_TLS), "STARTTLS\r\n");
+    assert!(!r.c.wants_tls());
+    assert_eq!(r.server("220 2.0.0 Ready to start TLS\r\n"), "");
+    assert!(r.c.wants_tls());
+    assert!(!r.c.awaiting_reply());
+    r.c.tls_established();
+    assert!(r.c.is_encrypted());
+    // Everything learnt before the handshake is forgotten: EHLO again.
+    assert_eq!(r.sent(), "ehlo localhost\r\n");
+    assert_eq!(r.server(EHLO_PLAIN), "mail FROM:<me@here> SIZE=3\r\n");
+    assert!(!r.c.extensions().starttls);
+}
+
+#[test]
+fn starttls_required_but_not_offered() {
+    let mut r = Run::with(with_tls(TlsMode::StartTls), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_PLAIN), "quit\r\n");
+    assert_eq!(r.err().case(), "not-supported");
+    assert!(r.err().to_string().contains("does not offer STARTTLS"));
+}
+
+#[test]
+fn starttls_if_offered_goes_on_in_the_clear_with_a_note() {
+    let mut r = Run::with(with_tls(TlsMode::StartTlsIfOffered), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_PLAIN), "mail FROM:<me@here> SIZE=3\r\n");
+    assert!(transcript(&r).contains("does not offer STARTTLS: continuing without encryption"));
+}
+
+#[test]
+fn bytes_after_the_starttls_reply_abort() {
+    let mut r = Run::with(with_tls(TlsMode::StartTls), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    r.server(EHLO_TLS);
+    assert_eq!(r.server("220 go ahead\r\n250-injected\r\n"), "");
+    assert!(r.c.is_closed());
+    assert!(!r.c.wants_tls());
+    let e = r.err();
+    assert_eq!(e.case(), "tls-error");
+    assert_eq!(e.exit_status(), 76);
+    assert!(e.to_string().contains("14 bytes after its 220 reply"), "{e}");
+}
+
+#[test]
+fn starttls_refused_and_handshake_failures() {
+    let mut r = Run::with(with_tls(TlsMode::StartTls), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    r.server(EHLO_TLS);
+    assert_eq!(r.server("454 4.7.0 TLS not available\r\n"), "quit\r\n");
+    assert_eq!(r.err().case(), "tls-error");
+    assert_eq!(r.err().exit_status(), 75);
+
+    let mut r = Run::with(with_tls(TlsMode::StartTls), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    r.server(EHLO_TLS);
+    r.server("220 go\r\n");
+    r.c.handle_tls_error(TlsFailure::Certificate, "certificate expired".into());
+    assert!(r.c.is_closed());
+    assert_eq!(r.sent(), "");
+    assert_eq!(r.err().exit_status(), 69);
+    assert_eq!(
+        r.err().to_string(),
+        "certificate: certificate expired"
+    );
+}
+
+fn tls_then_auth(config: Config) -> Run {
+    let mut r = Run::with(config, "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_TLS), "STARTTLS\r\n");
+    r.server("220 go\r\n");
+    r.c.tls_established();
+    r.sent();
+    r
+}
+
+#[test]
+fn auth_plain_is_redacted() {
+    let mut r = tls_then_auth(with_creds(TlsMode::StartTls, Some(Mechanism::Plain)));
+    let plain = auth::plain_response(&Credentials {
+        user: "alice".into(),
+        secret: "wonderland".into(),
+        mechanism: None,
+    });
+    assert_eq!(r.server(EHLO_AUTH), format!("AUTH PLAIN {plain}\r\n"));
+    assert_eq!(r.server("235 2.7.0 Authentication successful\r\n"), "mail FROM:<me@here>\r\n");
+    let t = transcript(&r);
+    assert!(t.contains("AUTH PLAIN <redacted>\r\n"), "{t}");
+    assert!(!t.contains(&plain) && !t.contains("wonderland"));
+}
+
+#[test]
+fn auth_picks_cram_md5_and_login_works() {
+    let mut r = tls_then_auth(with_creds(TlsMode::StartTls, None));
+    assert_eq!(r.server(EHLO_AUTH), "AUTH CRAM-MD5\r\n");
+    let challenge = auth::base64(b"<1896.697170952@postoffice.example>");
+    let wire = r.server(&format!("334 {challenge}\r\n"));
+    let decoded = auth::decode_text(wire.trim_end()).unwrap();
+    assert!(decoded.starts_with("alice "), "{decoded}");
+    assert_eq!(r.server("235 ok\r\n"), "mail FROM:<me@here>\r\n");
+    assert!(transcript(&r).contains("<redacted>\r\n"));
+
+    let mut r = tls_then_auth(with_creds(TlsMode::StartTls, Some(Mechanism::Login)));
+    assert_eq!(r.server(EHLO_AUTH), "AUTH LOGIN\r\n");
+    assert_eq!(r.server("334 VXNlcm5hbWU6\r\n"), format!("{}\r\n", auth::base64(b"alice")));
+    assert_eq!(r.server("334 UGFzc3dvcmQ6\r\n"), format!("{}\r\n", auth::base64(b"wonderland")));
+    assert_eq!(r.server("535 5.7.8 Authentication credentials invalid\r\n"), "quit\r\n");
+    assert_eq!(r.err().case(), "auth-failed");
+    assert_eq!(r.err().exit_status(), 77);
+    assert!(!transcript(&r).contains(&auth::base64(b"wonderland")));
+}
+
+#[test]
+fn xoauth2_error_is_decoded() {
+    let mut r = tls_then_auth(with_creds(TlsMode::StartTls, Some(Mechanism::XOAuth2)));
+    assert!(r.server(EHLO_AUTH).starts_with("AUTH XOAUTH2 "));
+    let json = auth::base64(br#"{"status":"401","schemes":"bearer"}"#);
+    assert_eq!(r.server(&format!("334 {json}\r\n")), "\r\n");
+    assert_eq!(r.server("535 5.7.8 Username and Password not accepted\r\n"), "quit\r\n");
+    assert!(r.err().to_string().contains(r#"{"status":"401""#), "{}", r.err());
+}
+
+#[test]
+fn temporary_auth_failure_is_75() {
+    let mut r = tls_then_auth(with_creds(TlsMode::StartTls, Some(Mechanism::Plain)));
+    r.server(EHLO_AUTH);
+    r.server("454 4.7.0 Temporary authentication failure\r\n");
+    assert_eq!(r.err().exit_status(), 75);
+}
+
+#[test]
+fn no_credentials_in_the_clear() {
+    let mut r = Run::with(with_creds(TlsMode::Off, None), "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_AUTH), "quit\r\n");
+    assert_eq!(r.err().case(), "auth-failed");
+    assert_eq!(r.err().exit_status(), 77);
+
+    let mut cfg = with_creds(TlsMode::Off, Some(Mechanism::Plain));
+    cfg.allow_plaintext_auth = true;
+    let mut r = Run::with(cfg, "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert!(r.server(EHLO_AUTH).starts_with("AUTH PLAIN "));
+}
+
+#[test]
+fn credentials_without_auth_offered() {
+    let mut cfg = with_creds(TlsMode::Off, None);
+    cfg.allow_plaintext_auth = true;
+    let mut r = Run::with(cfg, "me@here", &["a@x"], "x");
+    r.server("220 x\r\n");
+    assert_eq!(r.server(EHLO_PLAIN), "quit\r\n");
+    assert_eq!(r.err().case(), "not-supported");
+    assert_eq!(r.err().exit_status(), 69);
+}
+
+#[test]
+fn implicit_tls_starts_encrypted() {
+    let mut r = Run::with(
+        with_creds(TlsMode::Implicit, Some(Mechanism::Plain)),
+        "me@here",
+        &["a@x"],
+        "x",
+    );
+    assert!(r.c.is_encrypted());
+    r.server("220 x\r\n");
+    // Already encrypted: no STARTTLS, straight to AUTH.
+    assert!(r.server(EHLO_AUTH).starts_with("AUTH PLAIN "));
 }
