@@ -13,7 +13,8 @@ const BODY_CHUNK: usize = 256 * 1024;
 
 pub fn run(
     mut client: Client,
-    conn: &Connection,
+    conn: &mut Connection,
+    server_name: &str,
     message: &[u8],
     timeout: Duration,
     log: &mut dyn FnMut(Event),
@@ -42,6 +43,13 @@ pub fn run(
             // The last chunk and the final dot go out in one write.
             if body_pos == message.len() {
                 client.finish_body();
+            }
+            continue;
+        }
+        if client.wants_tls() {
+            match conn.start_tls(server_name, deadline_after(timeout)) {
+                Ok(()) => client.tls_established(),
+                Err((failure, detail)) => client.handle_tls_error(failure, detail),
             }
             continue;
         }

@@ -6,9 +6,12 @@ mod net;
 
 use std::time::Duration;
 
+use smtp_proto::auth::{Credentials, Mechanism};
+use smtp_proto::client::TlsMode;
 use smtp_proto::data::MessageInfo;
+use smtp_proto::server::Host;
 use smtp_proto::server::{ServerAddress, ServerError};
-use smtp_proto::{Client, Config, Event};
+use smtp_proto::{Client, Config, Event, TlsFailure};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -17,10 +20,31 @@ mod bindings {
     });
 }
 
+/// `wasi:tls`, with its streams the same types as the sockets' streams.
+mod tls_bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package smtp-send:tls-import;
+            world tls { import wasi:tls/types@0.2.0-draft; }
+        ",
+        path: "../wit",
+        features: ["tls"],
+        with: {
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:tls/types@0.2.0-draft": generate,
+        },
+    });
+}
+
+pub(crate) use tls_bindings::wasi::tls::types as tls;
+
 use bindings::exports::smtp_send::client::mailer::Guest;
 use bindings::smtp_send::client::host::{self, Direction};
 use bindings::smtp_send::client::types::{
-    DataRefusal, Failure, Options, Receipt, Refusal, Reply, SmtpError, Stage,
+    self as wit, AuthProblem, DataRefusal, Failure, Options, Receipt, Refusal, Reply, SmtpError,
+    Stage, TlsProblem,
 };
 
 struct Component;
@@ -76,19 +100,58 @@ fn run(
     })?;
     let info =
         MessageInfo::scan(message.as_bytes()).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let tls = match options.tls {
+        wit::TlsMode::Off => TlsMode::Off,
+        wit::TlsMode::Starttls => TlsMode::StartTls,
+        wit::TlsMode::StarttlsIfOffered => TlsMode::StartTlsIfOffered,
+        wit::TlsMode::Implicit => TlsMode::Implicit,
+    };
+    let credentials = match &options.credentials {
+        None => None,
+        Some(c) => Some(Credentials {
+            user: c.user.clone(),
+            secret: c.secret.clone(),
+            mechanism: match &c.mechanism {
+                None => None,
+                Some(name) => Some(Mechanism::parse(name).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "unknown AUTH mechanism {name:?} (PLAIN, LOGIN, CRAM-MD5, XOAUTH2)"
+                    ))
+                })?),
+            },
+        }),
+    };
     let config = Config {
         client_name: options.client_name.clone(),
         message_lines_logged: options.message_lines_logged,
         pipelining: options.pipelining,
+        tls,
+        credentials,
+        allow_plaintext_auth: options.allow_plaintext_auth,
     };
     let client = Client::new(config, from, to, info)?;
     let timeout = Duration::from_millis(u64::from(options.reply_timeout_ms.max(1)));
-    let conn = net::connect(&server, timeout, &mut |line| {
+    let mut conn = net::connect(&server, timeout, &mut |line| {
         host::log(Direction::Info, line.as_bytes())
     })?;
+    // The name the certificate must carry: the host name as given, or the
+    // IP literal (checked against the certificate's IP addresses).
+    let server_name = match &server.host {
+        Host::Name(name) => name.clone(),
+        Host::Ip(ip) => ip.to_string(),
+    };
+    if tls == TlsMode::Implicit {
+        conn.start_tls(&server_name, net::deadline_after(timeout))
+            .map_err(|(failure, detail)| Error::TlsError {
+                failure,
+                detail,
+                reply: None,
+            })?;
+    }
     driver::run(
         client,
-        &conn,
+        &mut conn,
+        &server_name,
         message.as_bytes(),
         timeout,
         &mut |event| match event {
@@ -129,6 +192,8 @@ fn stage(s: smtp_proto::Stage) -> Stage {
         S::Greeting => Stage::Greeting,
         S::Ehlo => Stage::Ehlo,
         S::Helo => Stage::Helo,
+        S::StartTls => Stage::Starttls,
+        S::Auth => Stage::Auth,
         S::MailFrom => Stage::MailFrom,
         S::RcptTo => Stage::RcptTo,
         S::Data => Stage::Data,
@@ -166,6 +231,24 @@ fn smtp_error(e: &smtp_proto::Error) -> SmtpError {
         }),
         E::NotSupported(d) => SmtpError::NotSupported(d.clone()),
         E::InvalidInput(d) => SmtpError::InvalidInput(d.clone()),
+        E::TlsError {
+            failure,
+            detail,
+            reply: r,
+        } => SmtpError::TlsError(TlsProblem {
+            failure: match failure {
+                TlsFailure::Certificate => wit::TlsFailure::Certificate,
+                TlsFailure::Handshake => wit::TlsFailure::Handshake,
+                TlsFailure::Protocol => wit::TlsFailure::Protocol,
+                TlsFailure::Refused => wit::TlsFailure::Refused,
+            },
+            detail: detail.clone(),
+            reply: r.clone().map(reply),
+        }),
+        E::AuthFailed { detail, reply: r } => SmtpError::AuthFailed(AuthProblem {
+            detail: detail.clone(),
+            reply: r.clone().map(reply),
+        }),
         E::Denied(d) => SmtpError::Denied(d.clone()),
     }
 }

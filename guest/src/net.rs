@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use smtp_proto::server::{Host, ServerAddress};
-use smtp_proto::{Error, Stage};
+use smtp_proto::{Error, Stage, TlsFailure};
+
+use crate::tls::{ClientConnection, ClientHandshake};
 use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{poll, Pollable};
 use wasip2::io::streams::{InputStream, OutputStream, StreamError};
@@ -35,11 +37,13 @@ fn wait(p: &Pollable, deadline: Instant) -> bool {
     ready.contains(&0)
 }
 
-/// An open connection. Field order is drop order: the streams are children
-/// of the socket and must go first.
+/// An open connection, plain or TLS. Field order is drop order: the
+/// streams are children of the TLS connection, which is a child of the
+/// socket's streams, which are children of the socket.
 pub struct Connection {
-    input: InputStream,
-    output: OutputStream,
+    input: Option<InputStream>,
+    output: Option<OutputStream>,
+    _tls: Option<ClientConnection>,
     _socket: TcpSocket,
 }
 
@@ -53,11 +57,14 @@ pub enum NetError {
 impl Connection {
     /// Reads what is there, waiting until `deadline` for something.
     pub fn read(&self, deadline: Instant) -> Result<Vec<u8>, NetError> {
+        let Some(input) = &self.input else {
+            return Err(NetError::Closed);
+        };
         loop {
-            match self.input.read(16 * 1024) {
+            match input.read(16 * 1024) {
                 Ok(bytes) if !bytes.is_empty() => return Ok(bytes),
                 Ok(_) => {
-                    if !wait(&self.input.subscribe(), deadline) {
+                    if !wait(&input.subscribe(), deadline) {
                         return Err(NetError::Timeout);
                     }
                 }
@@ -69,23 +76,77 @@ impl Connection {
     /// Writes as much of `data` as the stream takes at once (all of it, for
     /// anything but a large message), waiting until `deadline` for room.
     pub fn write(&self, data: &[u8], deadline: Instant) -> Result<usize, NetError> {
+        let Some(output) = &self.output else {
+            return Err(NetError::Closed);
+        };
         loop {
-            match self.output.check_write() {
+            match output.check_write() {
                 Ok(0) => {
-                    if !wait(&self.output.subscribe(), deadline) {
+                    if !wait(&output.subscribe(), deadline) {
                         return Err(NetError::Timeout);
                     }
                 }
                 Ok(room) => {
                     let n = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                    self.output.write(&data[..n]).map_err(stream_error)?;
-                    self.output.flush().map_err(stream_error)?;
+                    output.write(&data[..n]).map_err(stream_error)?;
+                    output.flush().map_err(stream_error)?;
                     return Ok(n);
                 }
                 Err(e) => return Err(stream_error(e)),
             }
         }
     }
+
+    /// Runs the TLS handshake over the connection (through the host's
+    /// `wasi:tls`, which also verifies the certificate against `server_name`)
+    /// and carries on over the encrypted streams.
+    pub fn start_tls(
+        &mut self,
+        server_name: &str,
+        deadline: Instant,
+    ) -> Result<(), (TlsFailure, String)> {
+        let (Some(input), Some(output)) = (self.input.take(), self.output.take()) else {
+            return Err((TlsFailure::Handshake, "the connection is closed".into()));
+        };
+        let handshake = ClientHandshake::new(server_name, input, output);
+        let future = ClientHandshake::finish(handshake);
+        let result = loop {
+            if let Some(result) = future.get() {
+                break result;
+            }
+            if !wait(&future.subscribe(), deadline) {
+                return Err((
+                    TlsFailure::Handshake,
+                    "the TLS handshake took too long".into(),
+                ));
+            }
+        };
+        match result {
+            Ok(Ok((tls, input, output))) => {
+                self.input = Some(input);
+                self.output = Some(output);
+                self._tls = Some(tls);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(classify_tls_error(&e.to_debug_string())),
+            Err(()) => Err((
+                TlsFailure::Handshake,
+                "the TLS handshake result was lost".into(),
+            )),
+        }
+    }
+}
+
+/// The host reports certificate problems in words that name the
+/// certificate; anything else is a failed handshake.
+fn classify_tls_error(message: &str) -> (TlsFailure, String) {
+    let line = first_line(message);
+    let failure = if line.to_ascii_lowercase().contains("certificate") {
+        TlsFailure::Certificate
+    } else {
+        TlsFailure::Handshake
+    };
+    (failure, line)
 }
 
 fn stream_error(e: StreamError) -> NetError {
@@ -245,8 +306,9 @@ fn connect_one(
         }
     };
     Ok(Connection {
-        input,
-        output,
+        input: Some(input),
+        output: Some(output),
+        _tls: None,
         _socket: socket,
     })
 }

@@ -9,11 +9,14 @@ mod cache;
 pub mod grant;
 mod lookup;
 pub mod mailer;
+pub mod tls;
 pub mod transcript;
 
 pub use grant::Grant;
-pub use mailer::{Call, Mailer, Options, SendError};
+pub use mailer::{Call, Mailer, Options, SendError, TlsMode};
+pub use smtp_proto::auth::{Credentials, Mechanism};
 pub use smtp_proto::{Error as SmtpError, Receipt, Refusal, Reply, Stage};
+pub use tls::TlsTrust;
 pub use transcript::{Direction, Transcript};
 
 /// Bindings for the component's world.

@@ -13,8 +13,12 @@ use crate::bindings::smtp_send::client::{host, types};
 use crate::bindings::{SmtpClient, SmtpClientPre};
 use crate::grant::Grant;
 use crate::lookup::{self, GrantedLookup};
+use crate::tls::{Provider, TlsTrust};
 use crate::transcript::{Direction, Silent, Transcript};
 use crate::{cache, SmtpError};
+use smtp_proto::auth::Credentials;
+pub use smtp_proto::client::TlsMode;
+use wasmtime_wasi_tls::{WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView, WasiTlsView};
 
 /// The guest component, embedded at build time.
 static GUEST_WASM: &[u8] = include_bytes!(env!("SMTP_GUEST_WASM_PATH"));
@@ -33,6 +37,12 @@ pub struct Options {
     pub message_lines_logged: u32,
     /// Use PIPELINING when offered.
     pub pipelining: bool,
+    /// STARTTLS, implicit TLS, or none.
+    pub tls: TlsMode,
+    /// Log in before MAIL FROM (for this call only).
+    pub credentials: Option<Credentials>,
+    /// Send credentials even without TLS.
+    pub allow_plaintext_auth: bool,
 }
 
 impl Default for Options {
@@ -42,6 +52,9 @@ impl Default for Options {
             reply_timeout: Duration::from_secs(60),
             message_lines_logged: 20,
             pipelining: true,
+            tls: TlsMode::Off,
+            credentials: None,
+            allow_plaintext_auth: false,
         }
     }
 }
@@ -70,6 +83,8 @@ pub struct Call {
     /// The most linear memory the guest may have.
     pub memory_limit: usize,
     pub transcript: Arc<dyn Transcript>,
+    /// The CAs TLS trusts; `None`: the system's roots.
+    pub trust: Option<Arc<TlsTrust>>,
 }
 
 impl Call {
@@ -84,6 +99,7 @@ impl Call {
             options: Options::default(),
             deadline: Duration::from_secs(300),
             transcript: Arc::new(Silent),
+            trust: None,
         }
     }
 }
@@ -168,6 +184,7 @@ pub struct Mailer {
 /// What one call's store holds.
 struct State {
     wasi: WasiCtx,
+    tls: WasiTlsCtx,
     table: ResourceTable,
     limits: StoreLimits,
     grant: Arc<Grant>,
@@ -179,6 +196,15 @@ impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiTlsView for State {
+    fn tls(&mut self) -> WasiTlsCtxView<'_> {
+        WasiTlsCtxView {
+            ctx: &mut self.tls,
             table: &mut self.table,
         }
     }
@@ -229,6 +255,9 @@ impl Mailer {
             grant: &s.grant,
         })?;
         linker.allow_shadowing(false);
+        let mut tls = wasmtime_wasi_tls::p2::LinkOptions::default();
+        tls.tls(true);
+        wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls)?;
         SmtpClient::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let pre = SmtpClientPre::new(linker.instantiate_pre(&component)?)?;
         Ok(Mailer {
@@ -310,8 +339,15 @@ impl Mailer {
                     }
                 })
             });
+        let provider = Provider {
+            trust: call.trust.clone(),
+            transcript: call.transcript.clone(),
+        };
         let state = State {
             wasi: wasi.build(),
+            tls: WasiTlsCtxBuilder::new()
+                .provider(Box::new(provider))
+                .build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(call.memory_limit)
@@ -359,6 +395,18 @@ fn wit_options(o: &Options) -> types::Options {
         reply_timeout_ms: u32::try_from(o.reply_timeout.as_millis()).unwrap_or(u32::MAX),
         message_lines_logged: o.message_lines_logged,
         pipelining: o.pipelining,
+        tls: match o.tls {
+            TlsMode::Off => types::TlsMode::Off,
+            TlsMode::StartTls => types::TlsMode::Starttls,
+            TlsMode::StartTlsIfOffered => types::TlsMode::StarttlsIfOffered,
+            TlsMode::Implicit => types::TlsMode::Implicit,
+        },
+        credentials: o.credentials.as_ref().map(|c| types::Credentials {
+            user: c.user.clone(),
+            secret: c.secret.clone(),
+            mechanism: c.mechanism.map(|m| m.name().to_owned()),
+        }),
+        allow_plaintext_auth: o.allow_plaintext_auth,
     }
 }
 
@@ -391,6 +439,8 @@ fn from_wit_stage(s: types::Stage) -> smtp_proto::Stage {
         types::Stage::Greeting => S::Greeting,
         types::Stage::Ehlo => S::Ehlo,
         types::Stage::Helo => S::Helo,
+        types::Stage::Starttls => S::StartTls,
+        types::Stage::Auth => S::Auth,
         types::Stage::MailFrom => S::MailFrom,
         types::Stage::RcptTo => S::RcptTo,
         types::Stage::Data => S::Data,
@@ -434,6 +484,20 @@ fn from_wit_error(e: types::SmtpError) -> SmtpError {
         },
         W::NotSupported(d) => SmtpError::NotSupported(d),
         W::InvalidInput(d) => SmtpError::InvalidInput(d),
+        W::TlsError(p) => SmtpError::TlsError {
+            failure: match p.failure {
+                types::TlsFailure::Certificate => smtp_proto::TlsFailure::Certificate,
+                types::TlsFailure::Handshake => smtp_proto::TlsFailure::Handshake,
+                types::TlsFailure::Protocol => smtp_proto::TlsFailure::Protocol,
+                types::TlsFailure::Refused => smtp_proto::TlsFailure::Refused,
+            },
+            detail: p.detail,
+            reply: p.reply.map(from_wit_reply),
+        },
+        W::AuthFailed(p) => SmtpError::AuthFailed {
+            detail: p.detail,
+            reply: p.reply.map(from_wit_reply),
+        },
         W::Denied(d) => SmtpError::Denied(d),
     }
 }

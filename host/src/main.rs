@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Parser;
 use smtp_host::transcript::{Silent, Stderr};
-use smtp_host::{Call, Grant, Mailer, Options};
+use smtp_host::{Call, Credentials, Grant, Mailer, Mechanism, Options, TlsMode, TlsTrust};
 use smtp_proto::error::exit;
 use smtp_proto::server::{ServerAddress, ServerError};
 
@@ -76,6 +76,56 @@ struct Args {
     /// that pass a user's SERVER on but must pin where mail can go.
     #[arg(long, value_name = "tcp://HOST:PORT", value_parser = parse_grant)]
     grant: Vec<String>,
+
+    #[command(flatten)]
+    tls: TlsArgs,
+
+    /// Also trust the CA certificates in this PEM file (repeatable).
+    /// Certificates are always verified, against the system's roots and
+    /// these, and the server's name.
+    #[arg(long, value_name = "PEM")]
+    cafile: Vec<PathBuf>,
+
+    /// Log in as NAME. The password comes from $SMTP_PASSWORD or
+    /// --password-file, never from the command line.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Read the password (or XOAUTH2 token) from FILE; one trailing newline
+    /// is not part of it.
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
+
+    /// AUTH mechanism: PLAIN, LOGIN, CRAM-MD5, or XOAUTH2 (the secret is an
+    /// OAuth 2.0 token) [default: the strongest offered of CRAM-MD5, PLAIN, LOGIN].
+    #[arg(long, value_name = "MECH", requires = "user", value_parser = parse_mechanism)]
+    auth: Option<Mechanism>,
+
+    /// Send credentials even over an unencrypted connection.
+    #[arg(long, requires = "user")]
+    allow_plaintext_auth: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[group(multiple = false)]
+struct TlsArgs {
+    /// Use STARTTLS (RFC 3207); fail with not-supported, having sent nothing
+    /// else, when the server does not offer it.
+    #[arg(long)]
+    starttls: bool,
+
+    /// Use STARTTLS when the server offers it; otherwise go on unencrypted
+    /// (the transcript says so).
+    #[arg(long)]
+    starttls_if_offered: bool,
+
+    /// Implicit TLS (SMTPS, RFC 8314) from the first byte; port 465 unless given.
+    #[arg(long)]
+    tls: bool,
+}
+
+fn parse_mechanism(s: &str) -> Result<Mechanism, String> {
+    Mechanism::parse(s).ok_or_else(|| format!("{s:?}: use PLAIN, LOGIN, CRAM-MD5 or XOAUTH2"))
 }
 
 fn parse_grant(s: &str) -> Result<String, String> {
@@ -127,7 +177,36 @@ fn run(args: Args) -> anyhow::Result<i32> {
             Err((line, status)) => return Ok(failure(&[line], status)),
         },
     };
-    let server = match ServerAddress::parse(&args.server, args.port) {
+    let tls = if args.tls.tls {
+        TlsMode::Implicit
+    } else if args.tls.starttls {
+        TlsMode::StartTls
+    } else if args.tls.starttls_if_offered {
+        TlsMode::StartTlsIfOffered
+    } else {
+        TlsMode::Off
+    };
+    let default_port = if tls == TlsMode::Implicit { 465 } else { 25 };
+    let credentials = match &args.user {
+        None => None,
+        Some(user) => match secret(args.password_file.as_deref()) {
+            Ok(secret) => Some(Credentials {
+                user: user.clone(),
+                secret,
+                mechanism: args.auth,
+            }),
+            Err((line, status)) => return Ok(failure(&[line], status)),
+        },
+    };
+    let trust = if args.cafile.is_empty() {
+        None
+    } else {
+        match TlsTrust::with_ca_files(&args.cafile) {
+            Ok(t) => Some(Arc::new(t)),
+            Err(e) => return Ok(failure(&[format!("invalid-input: {e}")], exit::NOINPUT)),
+        }
+    };
+    let server = match ServerAddress::parse_with_default(&args.server, args.port, default_port) {
         Ok(s) => s,
         Err(e @ ServerError::Control(_)) => {
             return Ok(failure(&[format!("invalid-input: {e}")], exit::DATAERR))
@@ -140,6 +219,9 @@ fn run(args: Args) -> anyhow::Result<i32> {
     let mut options = Options {
         reply_timeout: args.timeout,
         pipelining: !args.no_pipelining,
+        tls,
+        credentials,
+        allow_plaintext_auth: args.allow_plaintext_auth,
         ..Options::default()
     };
     if let Some(name) = args.ehlo {
@@ -157,6 +239,7 @@ fn run(args: Args) -> anyhow::Result<i32> {
     });
     call.options = options;
     call.deadline = args.deadline;
+    call.trust = trust;
     call.transcript = if args.quiet {
         Arc::new(Silent)
     } else {
@@ -184,6 +267,29 @@ fn run(args: Args) -> anyhow::Result<i32> {
         }
         Err(e) => failure(&e.report_lines(), e.exit_status()),
     })
+}
+
+/// The password: from the file given, else from $SMTP_PASSWORD.
+fn secret(file: Option<&Path>) -> Result<String, (String, i32)> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                (
+                    format!("invalid-input: cannot read password file {path:?}: {e}"),
+                    exit::NOINPUT,
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+        }
+        None => std::env::var("SMTP_PASSWORD").map_err(|_| {
+            (
+                "invalid-input: --user needs a password: set SMTP_PASSWORD or use --password-file"
+                    .to_owned(),
+                exit::USAGE,
+            )
+        }),
+    }
 }
 
 /// The message file as a string: the component takes text.

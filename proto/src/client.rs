@@ -772,7 +772,13 @@ impl Client {
             let detail = "refusing to send credentials over an unencrypted connection \
                           (use STARTTLS or implicit TLS, or allow plaintext AUTH explicitly)"
                 .to_owned();
-            self.fail(Error::AuthFailed { detail, reply: None }, Leave::Quit);
+            self.fail(
+                Error::AuthFailed {
+                    detail,
+                    reply: None,
+                },
+                Leave::Quit,
+            );
             return;
         }
         let mechanism = match auth::choose(&self.ext.auth, creds.mechanism) {
@@ -785,14 +791,26 @@ impl Client {
         match mechanism {
             Mechanism::Plain => {
                 let wire = format!("AUTH PLAIN {}", auth::plain_response(&creds));
-                self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "AUTH PLAIN <redacted>");
+                self.send_line(
+                    Awaiting::Auth(AuthStep::Final),
+                    &wire,
+                    "AUTH PLAIN <redacted>",
+                );
             }
             Mechanism::XOAuth2 => {
                 let wire = format!("AUTH XOAUTH2 {}", auth::xoauth2_response(&creds));
-                self.send_line(Awaiting::Auth(AuthStep::Final), &wire, "AUTH XOAUTH2 <redacted>");
+                self.send_line(
+                    Awaiting::Auth(AuthStep::Final),
+                    &wire,
+                    "AUTH XOAUTH2 <redacted>",
+                );
             }
             Mechanism::Login => {
-                self.send_line(Awaiting::Auth(AuthStep::LoginUser), "AUTH LOGIN", "AUTH LOGIN");
+                self.send_line(
+                    Awaiting::Auth(AuthStep::LoginUser),
+                    "AUTH LOGIN",
+                    "AUTH LOGIN",
+                );
             }
             Mechanism::CramMd5 => {
                 self.send_line(
@@ -837,7 +855,11 @@ impl Client {
                     Some(text) if !text.is_empty() => format!("the server said: {text}"),
                     _ => "the server asked for more after the last response".into(),
                 });
-                let line = if creds.mechanism == Some(Mechanism::XOAuth2) { "" } else { "*" };
+                let line = if creds.mechanism == Some(Mechanism::XOAuth2) {
+                    ""
+                } else {
+                    "*"
+                };
                 self.send_line(Awaiting::Auth(AuthStep::Aborted), line, line);
             }
             _ => {

@@ -117,7 +117,10 @@ pub enum Error {
     },
     /// Authentication failed or was refused (535, 534, 454, ...), or the
     /// client would not send credentials over an unencrypted connection.
-    AuthFailed { detail: String, reply: Option<Reply> },
+    AuthFailed {
+        detail: String,
+        reply: Option<Reply>,
+    },
     /// Refused before connecting: nothing was sent.
     InvalidInput(String),
     /// The host's network policy refused the connection or name lookup.
@@ -240,13 +243,11 @@ impl fmt::Display for Error {
                 f.write_str(&parts.join("; "))
             }
             Error::DataRefused { stage, reply } => write!(f, "{reply} (at {stage})"),
-            Error::TlsError {
-                failure,
-                detail,
-                reply,
-            } => match reply {
-                Some(r) => write!(f, "{r} ({}: {detail})", failure.name()),
-                None => write!(f, "{}: {detail}", failure.name()),
+            // The detail names the kind of failure in words; the kind itself
+            // is in the WIT record for machines.
+            Error::TlsError { detail, reply, .. } => match reply {
+                Some(r) => write!(f, "{r} ({detail})"),
+                None => f.write_str(detail),
             },
             Error::AuthFailed { detail, reply } => match reply {
                 Some(r) => write!(f, "{r} ({detail})"),

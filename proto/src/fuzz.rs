@@ -118,7 +118,11 @@ pub fn client(data: &[u8]) {
         credentials,
         allow_plaintext_auth: flags & 128 != 0,
     };
-    let from = if flags & 16 != 0 { "" } else { "me@example.com" };
+    let from = if flags & 16 != 0 {
+        ""
+    } else {
+        "me@example.com"
+    };
     let info = MessageInfo::scan(message).expect("fixed message");
     let mut client = Client::new(config, from, &rcpts, info).expect("valid envelope");
 

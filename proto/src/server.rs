@@ -53,6 +53,16 @@ pub enum ServerError {
 impl ServerAddress {
     /// Parses SERVER; `port` (from `--port`) overrides a port in it.
     pub fn parse(input: &str, port: Option<u16>) -> Result<Self, ServerError> {
+        Self::parse_with_default(input, port, DEFAULT_PORT)
+    }
+
+    /// As [`ServerAddress::parse`], with another default port (465 for
+    /// implicit TLS).
+    pub fn parse_with_default(
+        input: &str,
+        port: Option<u16>,
+        default_port: u16,
+    ) -> Result<Self, ServerError> {
         let bad = |why| ServerError::Malformed(input.to_owned(), why);
         if input.chars().any(char::is_control) {
             return Err(ServerError::Control(input.to_owned()));
@@ -82,7 +92,7 @@ impl ServerAddress {
             (host, port_text)
         };
         let parsed_port = match port_text {
-            None => DEFAULT_PORT,
+            None => default_port,
             Some(p) => parse_port(p).ok_or_else(|| bad("the port must be 1-65535"))?,
         };
         Ok(ServerAddress {
