@@ -27,15 +27,17 @@ host: guest
 
 build: host
 
-# The hostile guest is a test fixture (host/tests/sandbox.rs), never shipped.
+# Test helpers, never shipped: the hostile guest (host/tests/sandbox.rs) and
+# certgen (the TLS tests' throwaway CA).
 fixtures:
 	$(CARGO) build --release -p hostile-guest --target wasm32-wasip2
+	$(CARGO) build --release -p certgen
 
 unit: guest fixtures
 	SMTP_TESTS_REQUIRE_SERVERS=1 $(CARGO) test --release -p smtp-proto -p smtp-host
 
-integration: build
-	$(PYTHON) -m pytest -q tests
+integration: build fixtures
+	SMTP_TESTS_REQUIRE_SERVERS=1 $(PYTHON) -m pytest -q tests
 
 test: deps
 	$(MAKE) lint
@@ -44,7 +46,7 @@ test: deps
 
 lint: guest
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --release -p smtp-proto -p smtp-host --all-targets -- -D warnings
+	$(CARGO) clippy --release -p smtp-proto -p smtp-host -p certgen --all-targets -- -D warnings
 	$(CARGO) clippy --release -p smtp-guest -p hostile-guest --target wasm32-wasip2 -- -D warnings
 
 demo:

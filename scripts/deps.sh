@@ -28,9 +28,12 @@ if [ ${#need_py[@]} -gt 0 ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check "${need_py[@]}"
 fi
 
-if [ "${1:-}" != --demo ] && ! command -v smtp-sink >/dev/null && [ ! -x /usr/sbin/smtp-sink ]; then
-  echo "deps: installing Debian's postfix (smtp-sink, the MTA for the tests)" >&2
+# Postfix brings smtp-sink and the MTA of the delivery tests; Cyrus SASL
+# (sasl2-bin, libsasl2-modules) backs its submission port's AUTH.
+if [ "${1:-}" != --demo ] && { [ ! -x /usr/sbin/smtp-sink ] || ! command -v saslpasswd2 >/dev/null; }; then
+  echo "deps: installing Debian's postfix, sasl2-bin, libsasl2-modules" >&2
   echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends postfix >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    postfix sasl2-bin libsasl2-modules >/dev/null
 fi

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("SMTP_SEND", ROOT / "target/release/smtp-send"))
+CERTGEN = BIN.parent / "certgen"
 CACHE = tempfile.mkdtemp(prefix="smtp-send-cache-")
 
 
@@ -52,7 +53,17 @@ def binary_exists():
 
 
 @pytest.fixture(scope="session")
-def postfix():
+def certs(tmp_path_factory):
+    """A throwaway CA and server certificates (tests/certgen)."""
+    d = tmp_path_factory.mktemp("certs")
+    subprocess.run([str(CERTGEN), str(d)], check=True)
+    for key in d.glob("*.key"):
+        key.chmod(0o644)  # read by Postfix's smtpd after it drops privileges
+    return d
+
+
+@pytest.fixture(scope="session")
+def postfix(certs):
     """A real MTA for the session (tests/postfix.py)."""
     from postfix import Postfix
 
@@ -60,7 +71,7 @@ def postfix():
         if os.environ.get("SMTP_TESTS_REQUIRE_SERVERS"):
             pytest.fail("the Postfix tests need root")
         pytest.skip("the Postfix tests need root (make test on CI has it)")
-    pf = Postfix()
+    pf = Postfix(certs)
     pf.start()
     yield pf
     pf.stop()

@@ -19,11 +19,18 @@ USERS = [f"user{i}" for i in range(1, 31)] + ["victim", "big"]
 DOMAIN = "test.example"
 
 
+# The submission port's SASL user (tests/test_tls.py logs in as it).
+SASL_USER = "alice"
+SASL_PASSWORD = "Postfix-submission-secret-42"
+
+
 class Postfix:
-    def __init__(self):
+    def __init__(self, certs):
         self.dir = Path(tempfile.mkdtemp(prefix="postfix-test-"))
         os.chmod(self.dir, 0o755)
+        self.certs = Path(certs)
         self.port = free_port()
+        self.submission_port = free_port()
         self.etc = self.dir / "etc"
         self._next_user = 0
 
@@ -32,16 +39,24 @@ class Postfix:
         postfix_user = pwd.getpwnam("postfix")
         subs = {
             "@DIR@": str(self.dir),
+            "@CERTS@": str(self.certs),
+            "@SUBPORT@": str(self.submission_port),
             "@PORT@": str(self.port),
             "@UID@": str(nobody.pw_uid),
             "@GID@": str(nobody.pw_gid),
         }
         self.etc.mkdir()
-        for name in ("main.cf", "master.cf"):
+        (self.etc / "sasl").mkdir(parents=True)
+        for name, dest in (("main.cf", "main.cf"), ("master.cf", "master.cf"),
+                           ("smtpd.conf", "sasl/smtpd.conf")):
             text = (HERE / name).read_text()
             for k, v in subs.items():
                 text = text.replace(k, v)
-            (self.etc / name).write_text(text)
+            (self.etc / dest).write_text(text)
+        sasldb = self.dir / "sasldb2"
+        subprocess.run(["saslpasswd2", "-p", "-c", "-f", str(sasldb), "-u", DOMAIN, SASL_USER],
+                       input=SASL_PASSWORD.encode(), check=True, capture_output=True)
+        os.chown(sasldb, postfix_user.pw_uid, postfix_user.pw_gid)
         (self.etc / "vmailbox").write_text(
             "".join(f"{u}@{DOMAIN} {u}/\n" for u in USERS))
         for d in ("queue", "data", "mail"):
@@ -51,6 +66,7 @@ class Postfix:
         subprocess.run(["postfix", "-c", str(self.etc), "start"], check=True,
                        capture_output=True)
         wait_for_port(self.port, timeout=30)
+        wait_for_port(self.submission_port, timeout=30)
 
     def stop(self):
         subprocess.run(["postfix", "-c", str(self.etc), "stop"], capture_output=True)
@@ -64,6 +80,10 @@ class Postfix:
     @property
     def server(self):
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def submission(self):
+        return f"localhost:{self.submission_port}"
 
     def user(self):
         """A mailbox no other test uses."""

@@ -66,9 +66,13 @@ class Recorder:
         self.data_reply = data_reply
         self.envelopes = []
         self.commands = []
+        # For each MAIL: was the session encrypted (STARTTLS or implicit TLS)?
+        self.mail_over_tls = []
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.commands.append(("MAIL", address, list(mail_options)))
+        self.mail_over_tls.append(
+            session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None)
         if address in self.refuse_mail:
             return self.refuse_mail[address]
         envelope.mail_from = address
