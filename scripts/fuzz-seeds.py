@@ -26,6 +26,15 @@ AIOSMTPD = [
     b"250-localhost\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 HELP\r\n",
     b"553 5.7.1 <me@example.com>: Sender address rejected\r\n", b"250 OK\r\n", b"221 Bye\r\n",
 ]
+TLS_AUTH = [
+    b"220 mx.test.example ESMTP\r\n",
+    b"250-mx.test.example\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN CRAM-MD5\r\n",
+    b"220 2.0.0 Ready to start TLS\r\n",
+    b"250-mx.test.example\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN CRAM-MD5\r\n",
+    b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n",
+    b"235 2.7.0 Authentication successful\r\n",
+    b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n", b"250 2.0.0 Ok\r\n", b"221 Bye\r\n",
+]
 ODD = [
     b"554 5.3.2 not accepting mail\r\n", b"421 4.0.0 Server closing connection\r\n",
     b"500 5.5.1 Error: unknown command\r\n", b"250 old\r\n",
@@ -52,8 +61,9 @@ def write(target, name, data):
 
 for i, r in enumerate(POSTFIX + SINK + AIOSMTPD + ODD):
     write("reply", f"reply-{i:02}", r)
-for name, convo in (("postfix", POSTFIX), ("sink", SINK), ("aiosmtpd", AIOSMTPD), ("odd", ODD)):
-    for flags in (0x00, 0x0d, 0x1f):
+for name, convo in (("postfix", POSTFIX), ("sink", SINK), ("aiosmtpd", AIOSMTPD), ("odd", ODD),
+                    ("tls-auth", TLS_AUTH)):
+    for flags in (0x00, 0x0d, 0x1f, 0x68, 0xe8):
         write("client", f"{name}-{flags:02x}", bytes([flags]) + feed_ops(convo))
     write("client", f"{name}-eof", bytes([0x09]) + feed_ops(convo[:2]) + b"\x00")
 for i, msg in enumerate([

@@ -83,7 +83,7 @@ class Postfix:
 
     @property
     def submission(self):
-        return f"localhost:{self.submission_port}"
+        return f"127.0.0.1:{self.submission_port}"
 
     def user(self):
         """A mailbox no other test uses."""
