@@ -12,6 +12,10 @@
 //! until [`Client::is_closed`]; then [`Client::outcome`] says what happened.
 //! A timeout is per complete reply: restart the clock whenever
 //! [`Client::wait_epoch`] changes.
+//!
+//! [`Client::new`] sends one message and quits. [`Client::session`] keeps
+//! the connection: once [`Client::is_ready`], [`Client::begin`] a message,
+//! drive until ready again, [`Client::take_outcome`]; [`Client::quit`] ends.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -21,7 +25,7 @@ use memchr::memchr;
 use crate::address::{check_client_name, check_mailbox, needs_smtputf8};
 use crate::auth::{self, Credentials, Mechanism};
 use crate::command::Command;
-use crate::data::{DataEncoder, MessageInfo};
+use crate::data::{DataEncoder, MessageInfo, Scanner};
 use crate::error::{Error, Refusal, Stage, TlsFailure};
 use crate::extension::Extensions;
 use crate::reply::{Reply, ReplyAssembler, ReplyError, MAX_LINE};
@@ -157,6 +161,10 @@ enum Leave {
     Quit,
     /// A transaction may be open: RSET, then QUIT.
     RsetQuit,
+    /// The message failed but the session goes on: ready for the next.
+    Idle,
+    /// As `Idle`, after RSET.
+    RsetIdle,
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +208,16 @@ pub struct Client {
     unread_after_reply: usize,
     /// What the server said about a failed AUTH (XOAUTH2's JSON error).
     auth_detail: Option<String>,
+    /// Keep the connection open between messages.
+    session: bool,
+    /// A message was begun (in `from`, `to`, `info`).
+    has_envelope: bool,
+    /// Greeting, EHLO, TLS and AUTH are done and no message is under way.
+    ready: bool,
+    /// Once the wrap-up commands are answered: ready again (not closed).
+    then_idle: bool,
+    /// A streamed message is checked as it is pushed (line length, 8-bit).
+    body_check: Option<Scanner>,
 }
 
 impl Client {
@@ -211,21 +229,24 @@ impl Client {
         to: &[String],
         info: MessageInfo,
     ) -> Result<Self, Error> {
+        check_envelope(from, to)?;
+        let mut client = Self::open(config, false)?;
+        client.set_envelope(from, to, info);
+        Ok(client)
+    }
+
+    /// A connection for several messages: after the greeting, EHLO, TLS and
+    /// AUTH it waits in [`Client::is_ready`] for [`Client::begin`].
+    pub fn session(config: Config) -> Result<Self, Error> {
+        Self::open(config, true)
+    }
+
+    fn open(config: Config, session: bool) -> Result<Self, Error> {
         check_client_name(&config.client_name).map_err(Error::InvalidInput)?;
-        check_mailbox(from).map_err(|e| Error::InvalidInput(format!("sender: {e}")))?;
-        if to.is_empty() {
-            return Err(Error::InvalidInput("no recipients given".into()));
-        }
-        for rcpt in to {
-            if rcpt.is_empty() {
-                return Err(Error::InvalidInput("a recipient address is empty".into()));
-            }
-            check_mailbox(rcpt).map_err(|e| Error::InvalidInput(format!("recipient: {e}")))?;
-        }
         Ok(Client {
-            from: from.to_owned(),
-            to: to.to_vec(),
-            info,
+            from: String::new(),
+            to: Vec::new(),
+            info: MessageInfo::default(),
             ext: Extensions::default(),
             mail_params: Vec::new(),
             pipelined: false,
@@ -250,8 +271,85 @@ impl Client {
             authenticated: false,
             unread_after_reply: 0,
             auth_detail: None,
+            session,
+            has_envelope: false,
+            ready: false,
+            then_idle: false,
+            body_check: None,
             config,
         })
+    }
+
+    fn set_envelope(&mut self, from: &str, to: &[String], info: MessageInfo) {
+        self.from = from.to_owned();
+        self.to = to.to_vec();
+        self.info = info;
+        self.has_envelope = true;
+        self.mail_params.clear();
+        self.accepted.clear();
+        self.refused.clear();
+        self.encoder = DataEncoder::default();
+        self.body_log = BodyLog::default();
+        self.outcome = None;
+        self.wrap_up.clear();
+        self.then_idle = false;
+        self.body_check = None;
+    }
+
+    /// Starts a message on a session (checked first: an invalid envelope
+    /// changes nothing). Call when [`Client::is_ready`], or before the
+    /// session is ready to have it sent as soon as it is.
+    pub fn begin(&mut self, from: &str, to: &[String], info: MessageInfo) -> Result<(), Error> {
+        check_envelope(from, to)?;
+        if self.closed || self.has_envelope {
+            return Err(Error::InvalidInput(
+                "the session is closed or already sending a message".into(),
+            ));
+        }
+        self.set_envelope(from, to, info);
+        if self.ready {
+            self.ready = false;
+            self.start_mail();
+        }
+        Ok(())
+    }
+
+    /// As [`Client::begin`], for a message pushed in chunks that nobody has
+    /// scanned in full: `declared` comes from the caller (its size for
+    /// SIZE, whether it is 8-bit), and every chunk is checked as it goes. A
+    /// line over 998 octets, or 8-bit data declared 7-bit, closes the
+    /// connection without ending the data: the server delivers nothing.
+    pub fn begin_stream(
+        &mut self,
+        from: &str,
+        to: &[String],
+        declared: MessageInfo,
+    ) -> Result<(), Error> {
+        self.begin(from, to, declared)?;
+        self.body_check = Some(Scanner::default());
+        Ok(())
+    }
+
+    /// Ends a session politely (QUIT) once it is ready.
+    pub fn quit(&mut self) {
+        if self.ready && !self.closed {
+            self.ready = false;
+            self.session = false;
+            self.send(Awaiting::Quit);
+        } else if !self.has_envelope {
+            self.session = false;
+        }
+    }
+
+    /// The last message's result, taken (session mode).
+    pub fn take_outcome(&mut self) -> Option<Result<Receipt, Error>> {
+        self.has_envelope = false;
+        self.outcome.take()
+    }
+
+    /// Ready for [`Client::begin`].
+    pub fn is_ready(&self) -> bool {
+        self.ready && !self.closed
     }
 
     // ----- what the driver asks -----
@@ -448,6 +546,20 @@ impl Client {
         if !self.sending_body || self.closed {
             return;
         }
+        if let Some(check) = &mut self.body_check {
+            let problem = match check.push(chunk) {
+                Err(e) => Some(e.to_string()),
+                Ok(()) if !self.info.eight_bit && !chunk.is_ascii() => {
+                    Some("the message has 8-bit bytes but was declared 7-bit".to_owned())
+                }
+                Ok(()) => None,
+            };
+            if let Some(problem) = problem {
+                let detail = format!("{problem}: the data was not ended, so nothing was delivered");
+                self.fail(Error::InvalidInput(detail), Leave::Close);
+                return;
+            }
+        }
         let start = self.out.len();
         self.encoder.encode(chunk, &mut self.out);
         self.log_body(start, self.out.len());
@@ -575,11 +687,31 @@ impl Client {
         } else {
             self.dispatch(cmd, reply);
         }
-        if !self.closed && self.pending.is_empty() && self.outcome.is_some() {
-            match self.wrap_up.pop_front() {
-                Some(next) => self.send(next),
-                None => self.close(),
+        if !self.closed && !self.ready && self.pending.is_empty() && self.outcome.is_some() {
+            self.wrap_up_next();
+        }
+    }
+
+    /// After a message's result: the next wrap-up command, or ready/closed.
+    fn wrap_up_next(&mut self) {
+        match self.wrap_up.pop_front() {
+            Some(next) => self.send(next),
+            None if self.then_idle => {
+                self.then_idle = false;
+                self.ready = true;
             }
+            None => self.close(),
+        }
+    }
+
+    /// How a failed message leaves: QUIT for a single send, back to ready
+    /// for a session; RSET first when MAIL may have opened a transaction.
+    fn txn_leave(&self, rset: bool) -> Leave {
+        match (self.session, rset) {
+            (true, true) => Leave::RsetIdle,
+            (true, false) => Leave::Idle,
+            (false, true) => Leave::RsetQuit,
+            (false, false) => Leave::Quit,
         }
     }
 
@@ -667,7 +799,7 @@ impl Client {
                     if closing {
                         Leave::Close
                     } else {
-                        Leave::RsetQuit
+                        self.txn_leave(true)
                     },
                 );
             }
@@ -687,7 +819,7 @@ impl Client {
                 } else if self.accepted.is_empty() {
                     self.fail(
                         Error::RecipientsRefused(self.refused.clone()),
-                        Leave::RsetQuit,
+                        self.txn_leave(true),
                     );
                 } else if !self.pipelined {
                     self.send(Awaiting::Data);
@@ -706,7 +838,7 @@ impl Client {
                     if closing {
                         Leave::Close
                     } else {
-                        Leave::RsetQuit
+                        self.txn_leave(true)
                     },
                 );
             }
@@ -716,7 +848,11 @@ impl Client {
                     refused: std::mem::take(&mut self.refused),
                     reply,
                 }));
-                self.wrap_up = VecDeque::from([Awaiting::Quit]);
+                if self.session {
+                    self.then_idle = true;
+                } else {
+                    self.wrap_up = VecDeque::from([Awaiting::Quit]);
+                }
             }
             Awaiting::EndOfData => {
                 self.fail(
@@ -727,12 +863,13 @@ impl Client {
                     if closing {
                         Leave::Close
                     } else {
-                        Leave::RsetQuit
+                        self.txn_leave(true)
                     },
                 );
             }
-            // Only sent while wrapping up, handled by drain_reply.
-            Awaiting::Rset | Awaiting::Quit => {}
+            // A session's own QUIT (wrap-up replies go to drain_reply).
+            Awaiting::Quit => self.close(),
+            Awaiting::Rset => {}
         }
     }
 
@@ -760,7 +897,19 @@ impl Client {
         if self.config.credentials.is_some() && !self.authenticated {
             self.start_auth();
         } else {
+            self.hello_done();
+        }
+    }
+
+    /// The connection is set up: send the message begun, or wait for one.
+    fn hello_done(&mut self) {
+        if self.has_envelope {
             self.start_mail();
+        } else if self.session {
+            self.ready = true;
+        } else {
+            // quit() came before the session was ready.
+            self.send(Awaiting::Quit);
         }
     }
 
@@ -830,7 +979,7 @@ impl Client {
         match (step, reply.code) {
             (AuthStep::Final, 235) => {
                 self.authenticated = true;
-                self.start_mail();
+                self.hello_done();
             }
             (AuthStep::LoginUser, 334) => {
                 let wire = auth::base64(creds.user.as_bytes());
@@ -894,7 +1043,7 @@ impl Client {
                 let detail = format!(
                     "address {addr:?} is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)"
                 );
-                self.fail(Error::NotSupported(detail), Leave::Quit);
+                self.fail(Error::NotSupported(detail), self.txn_leave(false));
                 return;
             }
         }
@@ -902,7 +1051,7 @@ impl Client {
             let detail =
                 "the message has 8-bit bytes and the server does not offer 8BITMIME (RFC 6152)"
                     .to_owned();
-            self.fail(Error::NotSupported(detail), Leave::Quit);
+            self.fail(Error::NotSupported(detail), self.txn_leave(false));
             return;
         }
         if let Some(limit) = self.ext.size_limit() {
@@ -911,7 +1060,7 @@ impl Client {
                     "the message is {} octets and the server accepts at most {limit} (SIZE, RFC 1870)",
                     self.info.size
                 );
-                self.fail(Error::NotSupported(detail), Leave::Quit);
+                self.fail(Error::NotSupported(detail), self.txn_leave(false));
                 return;
             }
         }
@@ -981,6 +1130,7 @@ impl Client {
             self.outcome = Some(Err(err));
         }
         self.sending_body = false;
+        self.then_idle = matches!(leave, Leave::Idle | Leave::RsetIdle);
         self.wrap_up = match leave {
             Leave::Close => {
                 self.close();
@@ -988,12 +1138,12 @@ impl Client {
             }
             Leave::Quit => VecDeque::from([Awaiting::Quit]),
             Leave::RsetQuit => VecDeque::from([Awaiting::Rset, Awaiting::Quit]),
+            Leave::Idle => VecDeque::new(),
+            Leave::RsetIdle => VecDeque::from([Awaiting::Rset]),
         };
         // With pipelining, replies to commands already sent come first.
         if self.pending.is_empty() {
-            if let Some(next) = self.wrap_up.pop_front() {
-                self.send(next);
-            }
+            self.wrap_up_next();
         }
     }
 
@@ -1029,6 +1179,21 @@ impl Client {
             data = &data[part.len()..];
         }
     }
+}
+
+/// The checks on an envelope: the boundary against command injection.
+fn check_envelope(from: &str, to: &[String]) -> Result<(), Error> {
+    check_mailbox(from).map_err(|e| Error::InvalidInput(format!("sender: {e}")))?;
+    if to.is_empty() {
+        return Err(Error::InvalidInput("no recipients given".into()));
+    }
+    for rcpt in to {
+        if rcpt.is_empty() {
+            return Err(Error::InvalidInput("a recipient address is empty".into()));
+        }
+        check_mailbox(rcpt).map_err(|e| Error::InvalidInput(format!("recipient: {e}")))?;
+    }
+    Ok(())
 }
 
 fn strip_line_end(raw: &[u8]) -> &[u8] {

@@ -37,31 +37,79 @@ impl MessageInfo {
     /// Measures a whole message and refuses one with a line over the limit:
     /// we never cut or re-wrap a message behind its author's back.
     pub fn scan(msg: &[u8]) -> Result<Self, LineTooLong> {
-        let mut info = MessageInfo {
-            eight_bit: !msg.is_ascii(),
-            ..Default::default()
-        };
-        let mut rest = msg;
-        while !rest.is_empty() {
-            let (line, next) = match memchr2(b'\r', b'\n', rest) {
-                Some(i) if rest[i] == b'\r' && rest.get(i + 1) == Some(&b'\n') => {
-                    (&rest[..i], &rest[i + 2..])
-                }
-                Some(i) => (&rest[..i], &rest[i + 1..]),
-                None => (rest, &rest[rest.len()..]),
-            };
-            info.lines += 1;
-            let octets = line.len() + usize::from(line.first() == Some(&b'.'));
-            if octets > MAX_LINE_OCTETS {
-                return Err(LineTooLong {
-                    line: info.lines,
-                    octets,
-                });
-            }
-            info.size += line.len() as u64 + 2;
-            rest = next;
+        let mut scanner = Scanner::default();
+        scanner.push(msg)?;
+        scanner.finish()
+    }
+}
+
+/// [`MessageInfo::scan`] a chunk at a time, for messages too big to hold.
+#[derive(Clone, Debug, Default)]
+pub struct Scanner {
+    info: MessageInfo,
+    /// Octets of the current line so far, without a stuffed dot.
+    line: usize,
+    /// The current line starts with `.` (it will be stuffed).
+    dotted: bool,
+    /// A line has begun and not ended.
+    in_line: bool,
+    /// The last chunk ended in CR: an LF starting the next belongs to it.
+    after_cr: bool,
+}
+
+impl Scanner {
+    pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), LineTooLong> {
+        if !chunk.is_ascii() {
+            self.info.eight_bit = true;
         }
-        Ok(info)
+        if self.after_cr && !chunk.is_empty() {
+            self.after_cr = false;
+            if chunk[0] == b'\n' {
+                chunk = &chunk[1..];
+            }
+        }
+        while !chunk.is_empty() {
+            if !self.in_line {
+                self.in_line = true;
+                self.dotted = chunk[0] == b'.';
+            }
+            let Some(i) = memchr2(b'\r', b'\n', chunk) else {
+                self.line += chunk.len();
+                return self.check();
+            };
+            self.line += i;
+            self.check()?;
+            self.info.lines += 1;
+            self.info.size += self.line as u64 + 2;
+            self.in_line = false;
+            self.line = 0;
+            let crlf = chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n');
+            if chunk[i] == b'\r' && i + 1 == chunk.len() {
+                self.after_cr = true;
+            }
+            chunk = &chunk[i + 1 + usize::from(crlf)..];
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), LineTooLong> {
+        let octets = self.line + usize::from(self.dotted);
+        if octets > MAX_LINE_OCTETS {
+            return Err(LineTooLong {
+                line: self.info.lines + 1,
+                octets,
+            });
+        }
+        Ok(())
+    }
+
+    /// What was measured so far (a last line without line end counted).
+    pub fn finish(mut self) -> Result<MessageInfo, LineTooLong> {
+        if self.in_line {
+            self.info.lines += 1;
+            self.info.size += self.line as u64 + 2;
+        }
+        Ok(self.info)
     }
 }
 
@@ -208,6 +256,27 @@ mod tests {
         assert_eq!(
             MessageInfo::scan(msg).unwrap().size,
             stuffed.len() as u64 - 2 - 3
+        );
+    }
+
+    #[test]
+    fn scanning_in_chunks_is_the_same() {
+        let msg = b"Subject: x\r\n\r\n.dot\r\r\nbare\rcr\nlf\r\n..\r\n.\xc3\xa9";
+        let whole = MessageInfo::scan(msg).unwrap();
+        for split in 0..=msg.len() {
+            let mut s = Scanner::default();
+            s.push(&msg[..split]).unwrap();
+            s.push(&msg[split..]).unwrap();
+            assert_eq!(s.finish().unwrap(), whole, "split at {split}");
+        }
+        let mut s = Scanner::default();
+        s.push(&[b'x'; 600]).unwrap();
+        assert_eq!(
+            s.push(&[b'x'; 600]),
+            Err(LineTooLong {
+                line: 1,
+                octets: 1200
+            })
         );
     }
 

@@ -787,3 +787,143 @@ fn implicit_tls_starts_encrypted() {
     // Already encrypted: no STARTTLS, straight to AUTH.
     assert!(r.server(EHLO_AUTH).starts_with("AUTH PLAIN "));
 }
+
+// ---------------------------------------------------------------- sessions
+
+fn session(config: Config) -> Client {
+    Client::session(config).unwrap()
+}
+
+fn drain(c: &mut Client) -> String {
+    let out = String::from_utf8(c.output().to_vec()).unwrap();
+    c.consume_output(out.len());
+    out
+}
+
+fn send_body(c: &mut Client, body: &[u8]) -> String {
+    assert!(c.wants_body());
+    c.push_body(body);
+    c.finish_body();
+    drain(c)
+}
+
+fn to(s: &str) -> Vec<String> {
+    vec![s.to_string()]
+}
+
+#[test]
+fn a_session_sends_several_messages() {
+    let mut c = session(no_pipelining());
+    c.feed(b"220 x\r\n");
+    assert_eq!(drain(&mut c), "ehlo localhost\r\n");
+    c.feed(EHLO_PLAIN.as_bytes());
+    assert!(c.is_ready());
+    assert_eq!(drain(&mut c), "");
+    for (i, body) in ["one", "two"].iter().enumerate() {
+        let info = MessageInfo::scan(body.as_bytes()).unwrap();
+        c.begin("me@here", &to(&format!("r{i}@x")), info).unwrap();
+        assert!(!c.is_ready());
+        assert_eq!(drain(&mut c), "mail FROM:<me@here> SIZE=5\r\n");
+        c.feed(b"250 ok\r\n");
+        assert_eq!(drain(&mut c), format!("rcpt TO:<r{i}@x>\r\n"));
+        c.feed(b"250 ok\r\n");
+        assert_eq!(drain(&mut c), "data\r\n");
+        c.feed(b"354 go\r\n");
+        assert_eq!(
+            send_body(&mut c, body.as_bytes()),
+            format!("{body}\r\n.\r\n")
+        );
+        c.feed(format!("250 queued {i}\r\n").as_bytes());
+        // Ready again, nothing sent: no QUIT between messages.
+        assert!(c.is_ready());
+        assert_eq!(drain(&mut c), "");
+        let receipt = c.take_outcome().unwrap().unwrap();
+        assert_eq!(receipt.reply.text(), format!("queued {i}"));
+    }
+    c.quit();
+    assert_eq!(drain(&mut c), "quit\r\n");
+    c.feed(b"221 bye\r\n");
+    assert!(c.is_closed());
+}
+
+#[test]
+fn a_refused_message_leaves_the_session_usable() {
+    let mut c = session(no_pipelining());
+    // Begun before the session is ready: sent as soon as it is.
+    let info = MessageInfo::scan(b"x").unwrap();
+    c.begin("bad@here", &to("a@x"), info).unwrap();
+    c.feed(b"220 x\r\n");
+    c.feed(EHLO_PLAIN.as_bytes());
+    assert_eq!(
+        drain(&mut c),
+        "ehlo localhost\r\nmail FROM:<bad@here> SIZE=3\r\n"
+    );
+    c.feed(b"553 5.7.1 no\r\n");
+    assert_eq!(drain(&mut c), "rset\r\n");
+    assert!(!c.is_ready());
+    c.feed(b"250 ok\r\n");
+    assert!(c.is_ready());
+    assert_eq!(
+        c.take_outcome().unwrap().unwrap_err().case(),
+        "sender-refused"
+    );
+    // Too big for SIZE: refused before MAIL, nothing to reset.
+    let big = MessageInfo::scan("y\n".repeat(600).as_bytes()).unwrap();
+    c.begin("me@here", &to("a@x"), big).unwrap();
+    assert!(c.is_ready());
+    assert_eq!(drain(&mut c), "");
+    assert_eq!(
+        c.take_outcome().unwrap().unwrap_err().case(),
+        "not-supported"
+    );
+    // An invalid envelope changes nothing.
+    let e = c.begin("me@here", &to("a@x\r\nDATA"), info).unwrap_err();
+    assert_eq!(e.case(), "invalid-input");
+    assert!(c.is_ready());
+    c.begin("me@here", &to("a@x"), info).unwrap();
+    assert_eq!(drain(&mut c), "mail FROM:<me@here> SIZE=3\r\n");
+}
+
+#[test]
+fn a_session_that_fails_to_open() {
+    let mut c = session(Config::default());
+    c.feed(b"554 no\r\n");
+    assert_eq!(drain(&mut c), "quit\r\n");
+    c.feed(b"221 bye\r\n");
+    assert!(c.is_closed());
+    assert_eq!(
+        c.take_outcome().unwrap().unwrap_err().case(),
+        "connect-refused"
+    );
+}
+
+#[test]
+fn streamed_messages_are_checked_as_they_go() {
+    let declared = MessageInfo {
+        size: 10,
+        eight_bit: false,
+        lines: 0,
+    };
+    for (chunks, says) in [
+        (vec![&b"ok\r\n"[..], &[b'y'; 999][..]], "999 octets"),
+        (vec![&b"ok\r\n"[..], "é\r\n".as_bytes()], "declared 7-bit"),
+    ] {
+        let mut c = session(no_pipelining());
+        c.feed(b"220 x\r\n");
+        c.feed(EHLO_PLAIN.as_bytes());
+        c.begin_stream("me@here", &to("a@x"), declared).unwrap();
+        c.feed(b"250 ok\r\n250 ok\r\n");
+        c.feed(b"354 go\r\n");
+        drain(&mut c);
+        for chunk in chunks {
+            c.push_body(chunk);
+        }
+        // Closed without the final dot.
+        assert!(c.is_closed());
+        assert!(!String::from_utf8_lossy(c.output()).contains("\r\n.\r\n"));
+        let e = c.take_outcome().unwrap().unwrap_err();
+        assert_eq!(e.case(), "invalid-input");
+        assert!(e.to_string().contains(says), "{e}");
+        assert!(e.to_string().contains("nothing was delivered"));
+    }
+}
