@@ -1,84 +1,140 @@
 //! Runs the protocol state machine over a connection: the whole of the
-//! guest's I/O policy is in this loop.
+//! guest's I/O policy is in [`Link::run`].
 
 use std::time::Duration;
 
-use smtp_proto::{Client, Error, Event, Receipt};
+use smtp_proto::client::TlsMode;
+use smtp_proto::server::{Host, ServerAddress};
+use smtp_proto::{Client, Error, Event};
 
-use crate::net::{deadline_after, Connection, Instant, NetError};
+use crate::bindings::smtp_send::client::host::{self, Direction};
+use crate::net::{self, deadline_after, Connection, Instant, NetError};
 
 /// Message bytes handed to the encoder at a time: large enough that a big
 /// message costs few host calls, small enough to keep memory flat.
 const BODY_CHUNK: usize = 256 * 1024;
 
-pub fn run(
-    mut client: Client,
-    conn: &mut Connection,
-    server_name: &str,
-    message: &[u8],
+/// A connection and what the loop needs to drive a client over it.
+pub struct Link {
+    conn: Connection,
+    /// The name the certificate must carry: the host name as given, or the
+    /// IP literal (checked against the certificate's IP addresses).
+    server_name: String,
     timeout: Duration,
-    log: &mut dyn FnMut(Event),
-) -> Result<Receipt, Error> {
-    let mut body_pos = 0;
-    let mut epoch = 0;
-    let mut reply_deadline: Instant = 0;
-    loop {
-        while let Some(event) = client.poll_event() {
-            log(event);
-        }
-        if client.is_closed() {
-            break;
-        }
-        if !client.output().is_empty() {
-            match conn.write(client.output(), deadline_after(timeout)) {
-                Ok(n) => client.consume_output(n),
-                Err(e) => report(&mut client, e, timeout),
-            }
-            continue;
-        }
-        if client.wants_body() {
-            let end = message.len().min(body_pos + BODY_CHUNK);
-            client.push_body(&message[body_pos..end]);
-            body_pos = end;
-            // The last chunk and the final dot go out in one write.
-            if body_pos == message.len() {
-                client.finish_body();
-            }
-            continue;
-        }
-        if client.wants_tls() {
-            match conn.start_tls(server_name, deadline_after(timeout)) {
-                Ok(()) => client.tls_established(),
-                Err((failure, detail)) => client.handle_tls_error(failure, detail),
-            }
-            continue;
-        }
-        if client.awaiting_reply() {
-            if client.wait_epoch() != epoch {
-                epoch = client.wait_epoch();
-                reply_deadline = deadline_after(timeout);
-            }
-            match conn.read(reply_deadline) {
-                Ok(bytes) => client.feed(&bytes),
-                Err(e) => report(&mut client, e, timeout),
-            }
-            continue;
-        }
-        // Neither writing nor reading: only a bug in the state machine gets here.
-        client.handle_io_error("internal error: the client stalled".into());
-    }
-    client.into_outcome().unwrap_or_else(|| {
-        Err(Error::Io {
-            stage: smtp_proto::Stage::Quit,
-            detail: "internal error: no outcome".into(),
-        })
-    })
+    epoch: u64,
+    reply_deadline: Instant,
 }
 
-fn report(client: &mut Client, e: NetError, timeout: Duration) {
-    match e {
-        NetError::Timeout => client.handle_timeout(timeout),
-        NetError::Closed => client.handle_eof(),
-        NetError::Failed(detail) => client.handle_io_error(detail),
+impl Link {
+    /// Resolves, connects and, for implicit TLS, does the handshake.
+    pub fn connect(server: &ServerAddress, tls: TlsMode, timeout: Duration) -> Result<Link, Error> {
+        let mut conn = net::connect(server, timeout, &mut |line| {
+            host::log(Direction::Info, line.as_bytes())
+        })?;
+        let server_name = match &server.host {
+            Host::Name(name) => name.clone(),
+            Host::Ip(ip) => ip.to_string(),
+        };
+        if tls == TlsMode::Implicit {
+            conn.start_tls(&server_name, deadline_after(timeout))
+                .map_err(|(failure, detail)| Error::TlsError {
+                    failure,
+                    detail,
+                    reply: None,
+                })?;
+        }
+        Ok(Link {
+            conn,
+            server_name,
+            timeout,
+            epoch: 0,
+            reply_deadline: 0,
+        })
+    }
+
+    /// Writes, handshakes and reads for `client` until `until(client)`
+    /// holds with nothing left to write, or the connection is closed.
+    pub fn run(&mut self, client: &mut Client, until: impl Fn(&Client) -> bool) {
+        loop {
+            while let Some(event) = client.poll_event() {
+                log(event);
+            }
+            if client.is_closed() {
+                return;
+            }
+            if !client.output().is_empty() {
+                match self.conn.write(client.output(), deadline_after(self.timeout)) {
+                    Ok(n) => client.consume_output(n),
+                    Err(e) => self.report(client, e),
+                }
+                continue;
+            }
+            if until(client) {
+                return;
+            }
+            if client.wants_tls() {
+                match self
+                    .conn
+                    .start_tls(&self.server_name, deadline_after(self.timeout))
+                {
+                    Ok(()) => client.tls_established(),
+                    Err((failure, detail)) => client.handle_tls_error(failure, detail),
+                }
+                continue;
+            }
+            if client.awaiting_reply() {
+                // The timeout bounds each complete reply, not each read.
+                if client.wait_epoch() != self.epoch {
+                    self.epoch = client.wait_epoch();
+                    self.reply_deadline = deadline_after(self.timeout);
+                }
+                match self.conn.read(self.reply_deadline) {
+                    Ok(bytes) => client.feed(&bytes),
+                    Err(e) => self.report(client, e),
+                }
+                continue;
+            }
+            // Idle: waiting for the caller (the next message, more body).
+            return;
+        }
+    }
+
+    /// As [`Link::run`], pushing `message` whenever the client wants body.
+    pub fn run_with_body(
+        &mut self,
+        client: &mut Client,
+        message: &[u8],
+        until: impl Fn(&Client) -> bool,
+    ) {
+        let mut pos = 0;
+        loop {
+            self.run(client, |c| c.wants_body() || until(c));
+            if !client.wants_body() {
+                return;
+            }
+            let end = message.len().min(pos + BODY_CHUNK);
+            client.push_body(&message[pos..end]);
+            pos = end;
+            // The last chunk and the final dot go out in one write.
+            if pos == message.len() {
+                client.finish_body();
+            }
+        }
+    }
+
+    fn report(&self, client: &mut Client, e: NetError) {
+        match e {
+            NetError::Timeout => client.handle_timeout(self.timeout),
+            NetError::Closed => client.handle_eof(),
+            NetError::Failed(detail) => client.handle_io_error(detail),
+        }
+    }
+}
+
+fn log(event: Event) {
+    match event {
+        Event::Send(line) => host::log(Direction::Send, &line),
+        Event::Reply(line) => host::log(Direction::Reply, &line),
+        Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
     }
 }

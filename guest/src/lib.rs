@@ -1,17 +1,19 @@
 //! The SMTP client component: WIT glue around `smtp-proto`, driven over
-//! `wasi:sockets`. It never prints; every transcript line goes to the host.
+//! `wasi:sockets` (and `wasi:tls`). It never prints; every transcript line
+//! goes to the host.
 
+mod convert;
 mod driver;
 mod net;
 
+use std::cell::RefCell;
 use std::time::Duration;
 
-use smtp_proto::auth::{Credentials, Mechanism};
-use smtp_proto::client::TlsMode;
 use smtp_proto::data::MessageInfo;
-use smtp_proto::server::Host;
 use smtp_proto::server::{ServerAddress, ServerError};
-use smtp_proto::{Client, Config, Event, TlsFailure};
+use smtp_proto::{Client, Error};
+
+use driver::Link;
 
 mod bindings {
     wit_bindgen::generate!({
@@ -40,24 +42,22 @@ mod tls_bindings {
 
 pub(crate) use tls_bindings::wasi::tls::types as tls;
 
-use bindings::exports::smtp_send::client::mailer::Guest;
-use bindings::smtp_send::client::host::{self, Direction};
-use bindings::smtp_send::client::types::{
-    self as wit, AuthProblem, DataRefusal, Failure, Options, Receipt, Refusal, Reply, SmtpError,
-    Stage, TlsProblem,
-};
+use bindings::exports::smtp_send::client::mailer::{self, Guest, GuestSession};
+use bindings::smtp_send::client::host;
+use bindings::smtp_send::client::types::{Options, Receipt, SmtpError};
 
 struct Component;
 
 impl Guest for Component {
+    type Session = Session;
+
     fn send(
         server: String,
         from: String,
         to: Vec<String>,
         message: String,
     ) -> Result<(), SmtpError> {
-        let options = host::default_options();
-        send(&server, &from, &to, &message, &options).map(|_| ())
+        send(&server, &from, &to, &message, &host::default_options()).map(|_| ())
     }
 
     fn send_with_options(
@@ -73,6 +73,19 @@ impl Guest for Component {
 
 bindings::export!(Component with_types_in bindings);
 
+fn parse_server(server: &str) -> Result<ServerAddress, Error> {
+    ServerAddress::parse(server, None).map_err(|e| match e {
+        ServerError::Control(_) => Error::InvalidInput(e.to_string()),
+        ServerError::Malformed(..) => Error::AddressError(e.to_string()),
+    })
+}
+
+fn timeout(options: &Options) -> Duration {
+    Duration::from_millis(u64::from(options.reply_timeout_ms.max(1)))
+}
+
+/// One message, one connection. Every check on the input comes before the
+/// first network call.
 fn send(
     server: &str,
     from: &str,
@@ -80,175 +93,150 @@ fn send(
     message: &str,
     options: &Options,
 ) -> Result<Receipt, SmtpError> {
-    run(server, from, to, message, options)
-        .map(receipt)
-        .map_err(|e| smtp_error(&e))
+    let run = || {
+        let server = parse_server(server)?;
+        let info = MessageInfo::scan(message.as_bytes())
+            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let config = convert::config(options)?;
+        let tls = config.tls;
+        let mut client = Client::new(config, from, to, info)?;
+        let mut link = Link::connect(&server, tls, timeout(options))?;
+        link.run_with_body(&mut client, message.as_bytes(), |_| false);
+        client.into_outcome().unwrap_or_else(no_outcome)
+    };
+    run().map(convert::receipt).map_err(convert::smtp_error)
 }
 
-/// Every check on the input comes before the first network call.
-fn run(
-    server: &str,
-    from: &str,
-    to: &[String],
-    message: &str,
-    options: &Options,
-) -> Result<smtp_proto::Receipt, smtp_proto::Error> {
-    use smtp_proto::Error;
-    let server = ServerAddress::parse(server, None).map_err(|e| match e {
-        ServerError::Control(_) => Error::InvalidInput(e.to_string()),
-        ServerError::Malformed(..) => Error::AddressError(e.to_string()),
-    })?;
-    let info =
-        MessageInfo::scan(message.as_bytes()).map_err(|e| Error::InvalidInput(e.to_string()))?;
-    let tls = match options.tls {
-        wit::TlsMode::Off => TlsMode::Off,
-        wit::TlsMode::Starttls => TlsMode::StartTls,
-        wit::TlsMode::StarttlsIfOffered => TlsMode::StartTlsIfOffered,
-        wit::TlsMode::Implicit => TlsMode::Implicit,
-    };
-    let credentials = match &options.credentials {
-        None => None,
-        Some(c) => Some(Credentials {
-            user: c.user.clone(),
-            secret: c.secret.clone(),
-            mechanism: match &c.mechanism {
-                None => None,
-                Some(name) => Some(Mechanism::parse(name).ok_or_else(|| {
-                    Error::InvalidInput(format!(
-                        "unknown AUTH mechanism {name:?} (PLAIN, LOGIN, CRAM-MD5, XOAUTH2)"
-                    ))
-                })?),
-            },
-        }),
-    };
-    let config = Config {
-        client_name: options.client_name.clone(),
-        message_lines_logged: options.message_lines_logged,
-        pipelining: options.pipelining,
-        tls,
-        credentials,
-        allow_plaintext_auth: options.allow_plaintext_auth,
-    };
-    let client = Client::new(config, from, to, info)?;
-    let timeout = Duration::from_millis(u64::from(options.reply_timeout_ms.max(1)));
-    let mut conn = net::connect(&server, timeout, &mut |line| {
-        host::log(Direction::Info, line.as_bytes())
-    })?;
-    // The name the certificate must carry: the host name as given, or the
-    // IP literal (checked against the certificate's IP addresses).
-    let server_name = match &server.host {
-        Host::Name(name) => name.clone(),
-        Host::Ip(ip) => ip.to_string(),
-    };
-    if tls == TlsMode::Implicit {
-        conn.start_tls(&server_name, net::deadline_after(timeout))
-            .map_err(|(failure, detail)| Error::TlsError {
-                failure,
-                detail,
-                reply: None,
-            })?;
-    }
-    driver::run(
-        client,
-        &mut conn,
-        &server_name,
-        message.as_bytes(),
-        timeout,
-        &mut |event| match event {
-            Event::Send(line) => host::log(Direction::Send, &line),
-            Event::Reply(line) => host::log(Direction::Reply, &line),
-            Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
-        },
-    )
-}
-
-fn reply(r: smtp_proto::Reply) -> Reply {
-    Reply {
-        code: r.code,
-        enhanced_status: r.enhanced_status().map(|s| s.to_string()),
-        text: r.text(),
+fn closed() -> Error {
+    Error::ServerDisconnected {
+        stage: smtp_proto::Stage::Quit,
+        detail: "the session is closed".into(),
     }
 }
 
-fn refusal(r: smtp_proto::Refusal) -> Refusal {
-    Refusal {
-        address: r.address,
-        reply: reply(r.reply),
-    }
+fn no_outcome<T>() -> Result<T, Error> {
+    Err(closed())
 }
 
-fn receipt(r: smtp_proto::Receipt) -> Receipt {
-    Receipt {
-        accepted: r.accepted,
-        refused: r.refused.into_iter().map(refusal).collect(),
-        reply: reply(r.reply),
-    }
+/// A session: the client state machine and its connection, across calls.
+pub struct Session {
+    inner: RefCell<Inner>,
 }
 
-fn stage(s: smtp_proto::Stage) -> Stage {
-    use smtp_proto::Stage as S;
-    match s {
-        S::Connect => Stage::Connect,
-        S::Greeting => Stage::Greeting,
-        S::Ehlo => Stage::Ehlo,
-        S::Helo => Stage::Helo,
-        S::StartTls => Stage::Starttls,
-        S::Auth => Stage::Auth,
-        S::MailFrom => Stage::MailFrom,
-        S::RcptTo => Stage::RcptTo,
-        S::Data => Stage::Data,
-        S::Message => Stage::Message,
-        S::EndOfData => Stage::EndOfData,
-        S::Rset => Stage::Rset,
-        S::Quit => Stage::Quit,
-    }
+struct Inner {
+    client: Client,
+    link: Link,
 }
 
-fn smtp_error(e: &smtp_proto::Error) -> SmtpError {
-    use smtp_proto::Error as E;
-    let failure = |s: &smtp_proto::Stage, d: &String| Failure {
-        stage: stage(*s),
-        detail: d.clone(),
-    };
-    match e {
-        E::LookupFailed(d) => SmtpError::LookupFailed(d.clone()),
-        E::AddressError(d) => SmtpError::AddressError(d.clone()),
-        E::Io { stage, detail } => SmtpError::IoError(failure(stage, detail)),
-        E::Timeout { stage, detail } => SmtpError::Timeout(failure(stage, detail)),
-        E::ServerDisconnected { stage, detail } => {
-            SmtpError::ServerDisconnected(failure(stage, detail))
+impl Inner {
+    /// The result of the message under way once it is done (or the
+    /// connection's failure).
+    fn outcome(&mut self) -> Result<smtp_proto::Receipt, Error> {
+        self.client.take_outcome().unwrap_or_else(no_outcome)
+    }
+
+    /// Drives until the client wants more body or is back to ready; an
+    /// error if the message already failed.
+    fn until_body(&mut self) -> Result<(), Error> {
+        self.link
+            .run(&mut self.client, |c| c.wants_body() || c.is_ready());
+        if self.client.wants_body() {
+            Ok(())
+        } else {
+            self.outcome().map(|_| ())
         }
-        E::MalformedReply { stage, detail } => SmtpError::MalformedReply(failure(stage, detail)),
-        E::ConnectRefused(r) => SmtpError::ConnectRefused(reply(r.clone())),
-        E::HeloRefused(r) => SmtpError::HeloRefused(reply(r.clone())),
-        E::SenderRefused(r) => SmtpError::SenderRefused(refusal(r.clone())),
-        E::RecipientsRefused(list) => {
-            SmtpError::RecipientsRefused(list.iter().cloned().map(refusal).collect())
+    }
+}
+
+impl GuestSession for Session {
+    fn open(server: String, options: Options) -> Result<mailer::Session, SmtpError> {
+        let open = || {
+            let server = parse_server(&server)?;
+            let config = convert::config(&options)?;
+            let tls = config.tls;
+            let mut client = Client::session(config)?;
+            let mut link = Link::connect(&server, tls, timeout(&options))?;
+            link.run(&mut client, Client::is_ready);
+            if !client.is_ready() {
+                return Err(match client.take_outcome() {
+                    Some(Err(e)) => e,
+                    _ => closed(),
+                });
+            }
+            Ok(Session {
+                inner: RefCell::new(Inner { client, link }),
+            })
+        };
+        open().map(mailer::Session::new).map_err(convert::smtp_error)
+    }
+
+    fn send(&self, from: String, to: Vec<String>, message: String) -> Result<Receipt, SmtpError> {
+        let inner = &mut *self.inner.borrow_mut();
+        let mut send = || {
+            let info = MessageInfo::scan(message.as_bytes())
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            inner.client.begin(&from, &to, info)?;
+            inner
+                .link
+                .run_with_body(&mut inner.client, message.as_bytes(), Client::is_ready);
+            inner.outcome()
+        };
+        send().map(convert::receipt).map_err(convert::smtp_error)
+    }
+
+    fn begin(&self, from: String, to: Vec<String>, info: mailer::MessageInfo) -> Result<(), SmtpError> {
+        let inner = &mut *self.inner.borrow_mut();
+        let declared = MessageInfo {
+            size: info.size,
+            eight_bit: info.eight_bit,
+            lines: 0,
+        };
+        inner
+            .client
+            .begin_stream(&from, &to, declared)
+            .and_then(|()| inner.until_body())
+            .map_err(convert::smtp_error)
+    }
+
+    fn write(&self, chunk: Vec<u8>) -> Result<(), SmtpError> {
+        let inner = &mut *self.inner.borrow_mut();
+        if !inner.client.wants_body() {
+            return Err(convert::smtp_error(Error::InvalidInput(
+                "write without a message begun".into(),
+            )));
         }
-        E::DataRefused { stage: s, reply: r } => SmtpError::DataRefused(DataRefusal {
-            stage: stage(*s),
-            reply: reply(r.clone()),
-        }),
-        E::NotSupported(d) => SmtpError::NotSupported(d.clone()),
-        E::InvalidInput(d) => SmtpError::InvalidInput(d.clone()),
-        E::TlsError {
-            failure,
-            detail,
-            reply: r,
-        } => SmtpError::TlsError(TlsProblem {
-            failure: match failure {
-                TlsFailure::Certificate => wit::TlsFailure::Certificate,
-                TlsFailure::Handshake => wit::TlsFailure::Handshake,
-                TlsFailure::Protocol => wit::TlsFailure::Protocol,
-                TlsFailure::Refused => wit::TlsFailure::Refused,
-            },
-            detail: detail.clone(),
-            reply: r.clone().map(reply),
-        }),
-        E::AuthFailed { detail, reply: r } => SmtpError::AuthFailed(AuthProblem {
-            detail: detail.clone(),
-            reply: r.clone().map(reply),
-        }),
-        E::Denied(d) => SmtpError::Denied(d.clone()),
+        inner.client.push_body(&chunk);
+        inner.until_body().map_err(convert::smtp_error)
+    }
+
+    fn finish(&self) -> Result<Receipt, SmtpError> {
+        let inner = &mut *self.inner.borrow_mut();
+        if !inner.client.wants_body() {
+            return Err(convert::smtp_error(Error::InvalidInput(
+                "finish without a message begun".into(),
+            )));
+        }
+        inner.client.finish_body();
+        inner.link.run(&mut inner.client, Client::is_ready);
+        inner
+            .outcome()
+            .map(convert::receipt)
+            .map_err(convert::smtp_error)
+    }
+
+    fn quit(&self) {
+        let inner = &mut *self.inner.borrow_mut();
+        inner.client.quit();
+        inner.link.run(&mut inner.client, |_| false);
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        if !inner.client.is_closed() {
+            inner.client.quit();
+            inner.link.run(&mut inner.client, |_| false);
+        }
     }
 }
