@@ -35,6 +35,7 @@ pub fn config(options: &Options) -> Result<Config, Error> {
         client_name: options.client_name.clone(),
         message_lines_logged: options.message_lines_logged,
         pipelining: options.pipelining,
+        transcript: options.transcript,
         tls,
         credentials,
         allow_plaintext_auth: options.allow_plaintext_auth,
@@ -96,7 +97,9 @@ pub fn smtp_error(e: Error) -> SmtpError {
         Error::ServerDisconnected { stage, detail } => {
             SmtpError::ServerDisconnected(failure(stage, detail))
         }
-        Error::MalformedReply { stage, detail } => SmtpError::MalformedReply(failure(stage, detail)),
+        Error::MalformedReply { stage, detail } => {
+            SmtpError::MalformedReply(failure(stage, detail))
+        }
         Error::ConnectRefused(r) => SmtpError::ConnectRefused(reply(r)),
         Error::HeloRefused(r) => SmtpError::HeloRefused(reply(r)),
         Error::SenderRefused(r) => SmtpError::SenderRefused(refusal(r)),

@@ -14,6 +14,10 @@ use crate::net::{self, deadline_after, Connection, Instant, NetError};
 /// message costs few host calls, small enough to keep memory flat.
 const BODY_CHUNK: usize = 256 * 1024;
 
+/// The end of a message in wire form that still goes through the client, so
+/// that it leaves with the final dot in one write.
+const DIRECT_TAIL: usize = 16 * 1024;
+
 /// A connection and what the loop needs to drive a client over it.
 pub struct Link {
     conn: Connection,
@@ -23,13 +27,23 @@ pub struct Link {
     timeout: Duration,
     epoch: u64,
     reply_deadline: Instant,
+    /// Something was written since the last read.
+    wrote: bool,
+    transcript: bool,
 }
 
 impl Link {
     /// Resolves, connects and, for implicit TLS, does the handshake.
-    pub fn connect(server: &ServerAddress, tls: TlsMode, timeout: Duration) -> Result<Link, Error> {
+    pub fn connect(
+        server: &ServerAddress,
+        tls: TlsMode,
+        timeout: Duration,
+        transcript: bool,
+    ) -> Result<Link, Error> {
         let mut conn = net::connect(server, timeout, &mut |line| {
-            host::log(Direction::Info, line.as_bytes())
+            if transcript {
+                host::log(Direction::Info, line.as_bytes());
+            }
         })?;
         let server_name = match &server.host {
             Host::Name(name) => name.clone(),
@@ -49,6 +63,8 @@ impl Link {
             timeout,
             epoch: 0,
             reply_deadline: 0,
+            wrote: false,
+            transcript,
         })
     }
 
@@ -57,14 +73,19 @@ impl Link {
     pub fn run(&mut self, client: &mut Client, until: impl Fn(&Client) -> bool) {
         loop {
             while let Some(event) = client.poll_event() {
-                log(event);
+                if self.transcript {
+                    log(event);
+                }
             }
             if client.is_closed() {
                 return;
             }
             if !client.output().is_empty() {
-                match self.conn.write(client.output(), deadline_after(self.timeout)) {
-                    Ok(n) => client.consume_output(n),
+                match self.conn.write(client.output(), self.timeout) {
+                    Ok(n) => {
+                        client.consume_output(n);
+                        self.wrote = true;
+                    }
                     Err(e) => self.report(client, e),
                 }
                 continue;
@@ -88,7 +109,10 @@ impl Link {
                     self.epoch = client.wait_epoch();
                     self.reply_deadline = deadline_after(self.timeout);
                 }
-                match self.conn.read(self.reply_deadline) {
+                // Fresh after a write, the reply cannot be there yet; left
+                // over from a read, it may.
+                let expect_wait = std::mem::take(&mut self.wrote) && client.input_buffered() == 0;
+                match self.conn.read(self.reply_deadline, expect_wait) {
                     Ok(bytes) => client.feed(&bytes),
                     Err(e) => self.report(client, e),
                 }
@@ -100,10 +124,15 @@ impl Link {
     }
 
     /// As [`Link::run`], pushing `message` whenever the client wants body.
+    /// A message already in wire form (`wire_ready`) is written straight
+    /// from its buffer, all but its last lines, which go through the client
+    /// with the final dot: one write ends the data, so no small write trails
+    /// a large one (Nagle would hold it for the peer's delayed ACK).
     pub fn run_with_body(
         &mut self,
         client: &mut Client,
         message: &[u8],
+        wire_ready: bool,
         until: impl Fn(&Client) -> bool,
     ) {
         let mut pos = 0;
@@ -111,6 +140,10 @@ impl Link {
             self.run(client, |c| c.wants_body() || until(c));
             if !client.wants_body() {
                 return;
+            }
+            if pos == 0 && wire_ready && message.len() > DIRECT_TAIL {
+                pos = self.write_directly(client, message);
+                continue;
             }
             let end = message.len().min(pos + BODY_CHUNK);
             client.push_body(&message[pos..end]);
@@ -120,6 +153,31 @@ impl Link {
                 client.finish_body();
             }
         }
+    }
+
+    /// Writes the message up to its last line end before the tail; returns
+    /// where the client's part begins. On a failed write the client learns
+    /// of it and stops wanting body.
+    fn write_directly(&mut self, client: &mut Client, message: &[u8]) -> usize {
+        let split = message[..message.len() - DIRECT_TAIL]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let mut pos = 0;
+        while pos < split {
+            match self.conn.write(&message[pos..split], self.timeout) {
+                Ok(n) => {
+                    client.body_written_directly(&message[pos..pos + n]);
+                    pos += n;
+                }
+                Err(e) => {
+                    self.report(client, e);
+                    return message.len();
+                }
+            }
+        }
+        self.wrote = true;
+        split
     }
 
     fn report(&self, client: &mut Client, e: NetError) {

@@ -99,9 +99,10 @@ fn send(
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let config = convert::config(options)?;
         let tls = config.tls;
+        let transcript = config.transcript;
         let mut client = Client::new(config, from, to, info)?;
-        let mut link = Link::connect(&server, tls, timeout(options))?;
-        link.run_with_body(&mut client, message.as_bytes(), |_| false);
+        let mut link = Link::connect(&server, tls, timeout(options), transcript)?;
+        link.run_with_body(&mut client, message.as_bytes(), info.wire_ready, |_| false);
         client.into_outcome().unwrap_or_else(no_outcome)
     };
     run().map(convert::receipt).map_err(convert::smtp_error)
@@ -154,8 +155,9 @@ impl GuestSession for Session {
             let server = parse_server(&server)?;
             let config = convert::config(&options)?;
             let tls = config.tls;
+            let transcript = config.transcript;
             let mut client = Client::session(config)?;
-            let mut link = Link::connect(&server, tls, timeout(&options))?;
+            let mut link = Link::connect(&server, tls, timeout(&options), transcript)?;
             link.run(&mut client, Client::is_ready);
             if !client.is_ready() {
                 return Err(match client.take_outcome() {
@@ -167,7 +169,9 @@ impl GuestSession for Session {
                 inner: RefCell::new(Inner { client, link }),
             })
         };
-        open().map(mailer::Session::new).map_err(convert::smtp_error)
+        open()
+            .map(mailer::Session::new)
+            .map_err(convert::smtp_error)
     }
 
     fn send(&self, from: String, to: Vec<String>, message: String) -> Result<Receipt, SmtpError> {
@@ -176,20 +180,28 @@ impl GuestSession for Session {
             let info = MessageInfo::scan(message.as_bytes())
                 .map_err(|e| Error::InvalidInput(e.to_string()))?;
             inner.client.begin(&from, &to, info)?;
-            inner
-                .link
-                .run_with_body(&mut inner.client, message.as_bytes(), Client::is_ready);
+            inner.link.run_with_body(
+                &mut inner.client,
+                message.as_bytes(),
+                info.wire_ready,
+                Client::is_ready,
+            );
             inner.outcome()
         };
         send().map(convert::receipt).map_err(convert::smtp_error)
     }
 
-    fn begin(&self, from: String, to: Vec<String>, info: mailer::MessageInfo) -> Result<(), SmtpError> {
+    fn begin(
+        &self,
+        from: String,
+        to: Vec<String>,
+        info: mailer::MessageInfo,
+    ) -> Result<(), SmtpError> {
         let inner = &mut *self.inner.borrow_mut();
         let declared = MessageInfo {
             size: info.size,
             eight_bit: info.eight_bit,
-            lines: 0,
+            ..MessageInfo::default()
         };
         inner
             .client

@@ -1,6 +1,7 @@
 //! TCP through `wasi:sockets`, with every wait bounded by a deadline on the
 //! monotonic clock (`wasi:io/poll` over the stream and a timer).
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -20,6 +21,15 @@ use wasip2::sockets::network::{
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
+/// Bytes asked of each read. The host zeroes a buffer of this size for
+/// every read, so it is sized for replies (a long EHLO reply is a few
+/// hundred bytes), not for bulk data.
+const READ_SIZE: u64 = 4096;
+
+/// Writes up to this size go out in one blocking call (the WASI limit for
+/// `blocking-write-and-flush`).
+const SMALL_WRITE: usize = 4096;
+
 /// A monotonic-clock instant in nanoseconds.
 pub type Instant = u64;
 
@@ -27,22 +37,33 @@ pub fn deadline_after(d: Duration) -> Instant {
     monotonic_clock::now().saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// Waits until `p` is ready; false if `deadline` came first.
-fn wait(p: &Pollable, deadline: Instant) -> bool {
-    if p.ready() {
-        return true;
+/// A stream pair and the pollables that say they are ready, made once per
+/// stream (each wait would otherwise cost two more host calls). Field
+/// order is drop order: pollables before their streams.
+struct Streams {
+    input_ready: Pollable,
+    output_ready: Pollable,
+    input: InputStream,
+    output: OutputStream,
+}
+
+impl Streams {
+    fn new(input: InputStream, output: OutputStream) -> Self {
+        Streams {
+            input_ready: input.subscribe(),
+            output_ready: output.subscribe(),
+            input,
+            output,
+        }
     }
-    let timer = monotonic_clock::subscribe_instant(deadline);
-    let ready = poll(&[p, &timer]);
-    ready.contains(&0)
 }
 
 /// An open connection, plain or TLS. Field order is drop order: the
 /// streams are children of the TLS connection, which is a child of the
 /// socket's streams, which are children of the socket.
 pub struct Connection {
-    input: Option<InputStream>,
-    output: Option<OutputStream>,
+    timer: RefCell<Option<(Instant, Pollable)>>,
+    io: Option<Streams>,
     _tls: Option<ClientConnection>,
     _socket: TcpSocket,
 }
@@ -55,16 +76,55 @@ pub enum NetError {
 }
 
 impl Connection {
-    /// Reads what is there, waiting until `deadline` for something.
-    pub fn read(&self, deadline: Instant) -> Result<Vec<u8>, NetError> {
-        let Some(input) = &self.input else {
+    fn new(input: InputStream, output: OutputStream, socket: TcpSocket) -> Self {
+        Connection {
+            timer: RefCell::new(None),
+            io: Some(Streams::new(input, output)),
+            _tls: None,
+            _socket: socket,
+        }
+    }
+
+    /// Waits until `p` is ready; false if `deadline` came first.
+    ///
+    /// Every host call counts when a message costs a few dozen of them, so
+    /// one timer serves many waits: it is kept while it would not fire
+    /// after the deadline, and when it fires early (a later deadline than
+    /// the one it was made for), the clock decides.
+    fn wait(&self, p: &Pollable, deadline: Instant) -> bool {
+        let mut timer = self.timer.borrow_mut();
+        loop {
+            if timer.as_ref().is_none_or(|(at, _)| *at > deadline) {
+                *timer = Some((deadline, monotonic_clock::subscribe_instant(deadline)));
+            }
+            let Some((_, t)) = timer.as_ref() else {
+                return false;
+            };
+            if poll(&[p, t]).contains(&0) {
+                return true;
+            }
+            if monotonic_clock::now() >= deadline {
+                return false;
+            }
+            *timer = None;
+        }
+    }
+
+    /// Reads what is there, waiting until `deadline` for something. With
+    /// `expect_wait` (a command was just written: its reply cannot be there
+    /// yet) it waits first rather than try a read that would come back empty.
+    pub fn read(&self, deadline: Instant, expect_wait: bool) -> Result<Vec<u8>, NetError> {
+        let Some(io) = &self.io else {
             return Err(NetError::Closed);
         };
+        if expect_wait && !self.wait(&io.input_ready, deadline) {
+            return Err(NetError::Timeout);
+        }
         loop {
-            match input.read(16 * 1024) {
+            match io.input.read(READ_SIZE) {
                 Ok(bytes) if !bytes.is_empty() => return Ok(bytes),
                 Ok(_) => {
-                    if !wait(&input.subscribe(), deadline) {
+                    if !self.wait(&io.input_ready, deadline) {
                         return Err(NetError::Timeout);
                     }
                 }
@@ -74,22 +134,33 @@ impl Connection {
     }
 
     /// Writes as much of `data` as the stream takes at once (all of it, for
-    /// anything but a large message), waiting until `deadline` for room.
-    pub fn write(&self, data: &[u8], deadline: Instant) -> Result<usize, NetError> {
-        let Some(output) = &self.output else {
+    /// anything but a large message), waiting up to `timeout` for room. The
+    /// host sends what is written without an explicit flush.
+    pub fn write(&self, data: &[u8], timeout: Duration) -> Result<usize, NetError> {
+        let Some(io) = &self.io else {
             return Err(NetError::Closed);
         };
+        // A command is small and the server has just answered the last one:
+        // one call writes and flushes it. (Its wait, should the server stop
+        // reading, is bounded by the host's deadline.)
+        if data.len() <= SMALL_WRITE {
+            io.output
+                .blocking_write_and_flush(data)
+                .map_err(stream_error)?;
+            return Ok(data.len());
+        }
+        let mut deadline = None;
         loop {
-            match output.check_write() {
+            match io.output.check_write() {
                 Ok(0) => {
-                    if !wait(&output.subscribe(), deadline) {
+                    let at = *deadline.get_or_insert_with(|| deadline_after(timeout));
+                    if !self.wait(&io.output_ready, at) {
                         return Err(NetError::Timeout);
                     }
                 }
                 Ok(room) => {
                     let n = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-                    output.write(&data[..n]).map_err(stream_error)?;
-                    output.flush().map_err(stream_error)?;
+                    io.output.write(&data[..n]).map_err(stream_error)?;
                     return Ok(n);
                 }
                 Err(e) => return Err(stream_error(e)),
@@ -105,26 +176,34 @@ impl Connection {
         server_name: &str,
         deadline: Instant,
     ) -> Result<(), (TlsFailure, String)> {
-        let (Some(input), Some(output)) = (self.input.take(), self.output.take()) else {
+        let Some(io) = self.io.take() else {
             return Err((TlsFailure::Handshake, "the connection is closed".into()));
         };
+        let Streams {
+            input_ready,
+            output_ready,
+            input,
+            output,
+        } = io;
+        drop((input_ready, output_ready));
         let handshake = ClientHandshake::new(server_name, input, output);
         let future = ClientHandshake::finish(handshake);
+        let ready = future.subscribe();
         let result = loop {
             if let Some(result) = future.get() {
                 break result;
             }
-            if !wait(&future.subscribe(), deadline) {
+            if !self.wait(&ready, deadline) {
                 return Err((
                     TlsFailure::Handshake,
                     "the TLS handshake took too long".into(),
                 ));
             }
         };
+        drop(ready);
         match result {
             Ok(Ok((tls, input, output))) => {
-                self.input = Some(input);
-                self.output = Some(output);
+                self.io = Some(Streams::new(input, output));
                 self._tls = Some(tls);
                 Ok(())
             }
@@ -305,12 +384,14 @@ fn connect_one(
             }
         }
     };
-    Ok(Connection {
-        input: Some(input),
-        output: Some(output),
-        _tls: None,
-        _socket: socket,
-    })
+    Ok(Connection::new(input, output, socket))
+}
+
+/// Waits until `p` is ready; false if `deadline` came first (for the few
+/// waits before a connection exists).
+fn wait(p: &Pollable, deadline: Instant) -> bool {
+    let timer = monotonic_clock::subscribe_instant(deadline);
+    poll(&[p, &timer]).contains(&0)
 }
 
 fn from_wasi(addr: IpAddress) -> IpAddr {

@@ -6,14 +6,17 @@
 //! [`Grant`], memory cap, deadline and transcript sink.
 
 mod cache;
+mod convert;
 pub mod grant;
 mod lookup;
 pub mod mailer;
+pub mod session;
 pub mod tls;
 pub mod transcript;
 
 pub use grant::Grant;
-pub use mailer::{Call, Mailer, Options, SendError, TlsMode};
+pub use mailer::{Call, Mailer, MailerBuilder, Options, Sandbox, SendError, TlsMode};
+pub use session::Session;
 pub use smtp_proto::auth::{Credentials, Mechanism};
 pub use smtp_proto::{Error as SmtpError, Receipt, Refusal, Reply, Stage};
 pub use tls::TlsTrust;

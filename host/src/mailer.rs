@@ -1,18 +1,20 @@
 //! The embeddable host: a [`Mailer`] built once, a fresh sandbox per call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::component::{ComponentExportIndex, HasSelf, Linker, ResourceTable, TypedFunc};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::smtp_send::client::{host, types};
 use crate::bindings::{SmtpClient, SmtpClientPre};
+use crate::convert;
 use crate::grant::Grant;
 use crate::lookup::{self, GrantedLookup};
+use crate::session::Session;
 use crate::tls::{Provider, TlsTrust};
 use crate::transcript::{Direction, Silent, Transcript};
 use crate::{cache, SmtpError};
@@ -68,38 +70,58 @@ pub fn default_client_name() -> String {
     }
 }
 
+/// The sandbox one call or session runs in.
+#[derive(Clone)]
+pub struct Sandbox {
+    /// The servers the guest may reach. Nothing by default.
+    pub grant: Arc<Grant>,
+    /// Each call (one send, or one step of a session), instantiation to
+    /// reply; enforced even on a guest that never returns to the host
+    /// (epoch interruption).
+    pub deadline: Duration,
+    /// The most linear memory the guest may have.
+    pub memory_limit: usize,
+    /// Where the transcript goes.
+    pub transcript: Arc<dyn Transcript>,
+    /// The CAs TLS trusts; `None`: the system's roots.
+    pub trust: Option<Arc<TlsTrust>>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox {
+            grant: Arc::new(Grant::none()),
+            deadline: Duration::from_secs(300),
+            memory_limit: 64 * 1024 * 1024,
+            transcript: Arc::new(Silent),
+            trust: None,
+        }
+    }
+}
+
 /// One send: the envelope, the message, and the sandbox it runs in.
 pub struct Call {
     pub server: String,
     pub from: String,
     pub to: Vec<String>,
     pub message: String,
-    /// The servers the guest may reach. Nothing by default.
-    pub grant: Arc<Grant>,
     pub options: Options,
-    /// The whole call, instantiation to QUIT; enforced even on a guest that
-    /// never returns to the host (epoch interruption).
-    pub deadline: Duration,
-    /// The most linear memory the guest may have.
-    pub memory_limit: usize,
-    pub transcript: Arc<dyn Transcript>,
-    /// The CAs TLS trusts; `None`: the system's roots.
-    pub trust: Option<Arc<TlsTrust>>,
+    pub sandbox: Sandbox,
 }
 
 impl Call {
+    /// A call with default options and a sandbox that grants nothing yet,
+    /// with room in memory for this message.
     pub fn new(server: &str, from: &str, to: &[String], message: String) -> Self {
+        let mut sandbox = Sandbox::default();
+        sandbox.memory_limit += 2 * message.len();
         Call {
             server: server.to_owned(),
             from: from.to_owned(),
             to: to.to_vec(),
-            memory_limit: 64 * 1024 * 1024 + 2 * message.len(),
             message,
-            grant: Arc::new(Grant::none()),
             options: Options::default(),
-            deadline: Duration::from_secs(300),
-            transcript: Arc::new(Silent),
-            trust: None,
+            sandbox,
         }
     }
 }
@@ -178,11 +200,14 @@ impl Drop for Ticker {
 pub struct Mailer {
     engine: Engine,
     pre: SmtpClientPre<State>,
+    /// `send-with-options`, looked up once: the per-call path skips the
+    /// bindings' check of every export's type at each instantiation.
+    send_with_options: ComponentExportIndex,
     _ticker: Ticker,
 }
 
 /// What one call's store holds.
-struct State {
+pub(crate) struct State {
     wasi: WasiCtx,
     tls: WasiTlsCtx,
     table: ResourceTable,
@@ -227,25 +252,50 @@ impl host::Host for State {
     }
 }
 
-impl Mailer {
-    /// Builds the engine and loads the component, from the on-disk cache
-    /// when it can ([`cache`]).
-    pub fn new() -> wasmtime::Result<Self> {
-        Self::with_cache_dir(cache::default_dir().as_deref())
-    }
+/// How to build a [`Mailer`].
+pub struct MailerBuilder<'a> {
+    component: &'a [u8],
+    cache_dir: Option<std::path::PathBuf>,
+    concurrency: u32,
+}
 
-    /// As [`Mailer::new`], caching compiled code in `dir` (`None`: no cache).
-    pub fn with_cache_dir(dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
-        Self::with_component(GUEST_WASM, dir)
-    }
-
+impl<'a> MailerBuilder<'a> {
     /// Runs another component of the `smtp-client` world (your own build of
     /// the guest, or a test fixture) under the same sandbox.
-    pub fn with_component(wasm: &[u8], dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
+    pub fn component(mut self, wasm: &'a [u8]) -> Self {
+        self.component = wasm;
+        self
+    }
+
+    /// Where compiled code is cached (`None`: compile at every start).
+    pub fn cache_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// How many sandboxes may be alive at once. Their memory is reserved up
+    /// front and reused (wasmtime's pooling allocator): a new sandbox then
+    /// costs no mmap, munmap or page fault. 0: allocate each on demand.
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    pub fn build(self) -> wasmtime::Result<Mailer> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
-        let component = cache::load(&engine, wasm, dir)?;
+        let engine = if self.concurrency > 0 {
+            config.allocation_strategy(pooling(self.concurrency));
+            // The pool reserves address space up front; where that is not
+            // allowed (ulimit -v, valgrind), allocate on demand instead.
+            Engine::new(&config).or_else(|_| {
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+                Engine::new(&config)
+            })?
+        } else {
+            Engine::new(&config)?
+        };
+        let component = cache::load(&engine, self.component, self.cache_dir.as_deref())?;
 
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -259,51 +309,125 @@ impl Mailer {
         tls.tls(true);
         wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls)?;
         SmtpClient::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        // The bindings check every export's type here, once.
         let pre = SmtpClientPre::new(linker.instantiate_pre(&component)?)?;
+        let interface = component
+            .get_export_index(None, "smtp-send:client/mailer@0.1.0")
+            .ok_or_else(|| wasmtime::format_err!("the component exports no mailer"))?;
+        let send_with_options = component
+            .get_export_index(Some(&interface), "send-with-options")
+            .ok_or_else(|| wasmtime::format_err!("the component exports no send-with-options"))?;
         Ok(Mailer {
             _ticker: Ticker::start(engine.clone()),
             engine,
             pre,
+            send_with_options,
         })
     }
+}
 
-    /// Sends through the component's `send-with-options`, returning who was
-    /// accepted and refused.
-    pub async fn send(&self, call: Call) -> Result<smtp_proto::Receipt, SendError> {
-        let (mut store, limit, deadline) = self.store(&call);
-        let options = wit_options(&call.options);
-        let run = async {
-            let client = self.pre.instantiate_async(&mut store).await?;
-            client
-                .smtp_send_client_mailer()
-                .call_send_with_options(
-                    &mut store,
-                    &call.server,
-                    &call.from,
-                    &call.to,
-                    &call.message,
-                    &options,
-                )
-                .await
-        };
-        match tokio::time::timeout(deadline, run).await {
-            Err(_) => Err(SendError::Deadline(deadline)),
-            Ok(Err(trap)) => Err(classify(trap, limit, deadline)),
-            Ok(Ok(Ok(receipt))) => Ok(from_wit_receipt(receipt)),
-            Ok(Ok(Err(e))) => Err(SendError::Smtp(from_wit_error(e))),
+/// Largest linear memory a pooled sandbox may grow to; [`Sandbox::memory_limit`]
+/// caps each call below it. Only address space is reserved for it.
+const POOL_MEMORY: usize = 1 << 30;
+
+fn pooling(slots: u32) -> wasmtime::InstanceAllocationStrategy {
+    let mut pool = wasmtime::PoolingAllocationConfig::default();
+    // The component has a few core instances (the program and its shims),
+    // one memory and a couple of tables.
+    pool.total_component_instances(slots)
+        .total_core_instances(slots * 8)
+        .max_core_instances_per_component(8)
+        .total_memories(slots)
+        .max_memories_per_component(1)
+        .total_tables(slots * 4)
+        .max_tables_per_component(4)
+        .total_stacks(slots)
+        .max_memory_size(POOL_MEMORY)
+        // Reused memory stays mapped: resetting it is a memset, not page
+        // faults.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(64 << 10);
+    wasmtime::InstanceAllocationStrategy::Pooling(pool)
+}
+
+impl Mailer {
+    /// A mailer with the embedded component, the on-disk code cache
+    /// ([`cache`]) and room for 16 sandboxes at once.
+    pub fn new() -> wasmtime::Result<Self> {
+        Self::builder().build()
+    }
+
+    pub fn builder() -> MailerBuilder<'static> {
+        MailerBuilder {
+            component: GUEST_WASM,
+            cache_dir: cache::default_dir(),
+            concurrency: 16,
         }
     }
 
-    /// Sends through the component's plain `send` (the smtplib-shaped call),
-    /// which takes its options from the host.
-    pub async fn send_plain(&self, call: Call) -> Result<(), SendError> {
-        let (mut store, limit, deadline) = self.store(&call);
+    /// As [`Mailer::new`], caching compiled code in `dir` (`None`: no cache).
+    pub fn with_cache_dir(dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
+        Self::builder().cache_dir(dir.map(Into::into)).build()
+    }
+
+    /// Runs another component of the `smtp-client` world under the same sandbox.
+    pub fn with_component(wasm: &[u8], dir: Option<&std::path::Path>) -> wasmtime::Result<Self> {
+        Mailer::builder()
+            .component(wasm)
+            .cache_dir(dir.map(Into::into))
+            .build()
+    }
+
+    /// Sends through the component's `send-with-options` in a fresh
+    /// sandbox, returning who was accepted and refused.
+    pub async fn send(&self, call: Call) -> Result<smtp_proto::Receipt, SendError> {
+        let options = convert::options(&call.options, call.sandbox.transcript.wants_lines());
+        let mut store = self.store(&call.sandbox, options.clone());
         let run = async {
-            let client = self.pre.instantiate_async(&mut store).await?;
+            let instance = self
+                .pre
+                .instance_pre()
+                .instantiate_async(&mut store.store)
+                .await?;
+            let func = instance
+                .get_func(&mut store.store, self.send_with_options)
+                .ok_or_else(|| wasmtime::format_err!("send-with-options is missing"))?;
+            // SAFETY: SmtpClientPre::new checked this export's type against
+            // these Rust types when the mailer was built.
+            let send = unsafe {
+                TypedFunc::<
+                    (&str, &str, &[String], &str, &types::Options),
+                    (Result<types::Receipt, types::SmtpError>,),
+                >::new_unchecked(func)
+            };
+            let args = (
+                call.server.as_str(),
+                call.from.as_str(),
+                call.to.as_slice(),
+                call.message.as_str(),
+                &options,
+            );
+            send.call_async(&mut store.store, args)
+                .await
+                .map(|(result,)| result)
+        };
+        let result = within(store.deadline, run).await;
+        store.finish(result).map(convert::receipt)
+    }
+
+    /// Sends through the component's plain `send` (the smtplib-shaped
+    /// call), which takes its options from the host.
+    pub async fn send_plain(&self, call: Call) -> Result<(), SendError> {
+        let mut store = self.store(
+            &call.sandbox,
+            convert::options(&call.options, call.sandbox.transcript.wants_lines()),
+        );
+        let run = async {
+            let client = self.pre.instantiate_async(&mut store.store).await?;
             client
                 .smtp_send_client_mailer()
                 .call_send(
-                    &mut store,
+                    &mut store.store,
                     &call.server,
                     &call.from,
                     &call.to,
@@ -311,18 +435,49 @@ impl Mailer {
                 )
                 .await
         };
-        match tokio::time::timeout(deadline, run).await {
-            Err(_) => Err(SendError::Deadline(deadline)),
-            Ok(Err(trap)) => Err(classify(trap, limit, deadline)),
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(SendError::Smtp(from_wit_error(e))),
-        }
+        let result = within(store.deadline, run).await;
+        store.finish(result)
+    }
+
+    /// Opens a session: one connection (greeting, EHLO, TLS, AUTH once)
+    /// for several messages, in one sandbox whose deadline applies to each
+    /// step (opening, each message, quitting).
+    pub async fn session(
+        &self,
+        server: &str,
+        options: Options,
+        sandbox: Sandbox,
+    ) -> Result<Session, SendError> {
+        let options = convert::options(&options, sandbox.transcript.wants_lines());
+        let mut store = self.store(&sandbox, options.clone());
+        let run = async {
+            let client = self.pre.instantiate_async(&mut store.store).await?;
+            let opened = client
+                .smtp_send_client_mailer()
+                .session()
+                .call_open(&mut store.store, server, &options)
+                .await?;
+            Ok((client, opened))
+        };
+        let result = within(store.deadline, run).await;
+        let (client, opened) = store.value(result)?;
+        let handle = opened.map_err(|e| SendError::Smtp(convert::error(e)))?;
+        Ok(Session::new(store, client, handle))
+    }
+
+    /// Builds a sandbox and instantiates the component in it, then drops
+    /// both, calling nothing: the fixed cost of one call, for benchmarks.
+    #[doc(hidden)]
+    pub async fn instantiate_only(&self, sandbox: &Sandbox) -> Result<(), SendError> {
+        let mut store = self.store(sandbox, convert::options(&Options::default(), false));
+        let result = within(store.deadline, self.pre.instantiate_async(&mut store.store)).await;
+        store.value(result).map(drop)
     }
 
     /// A fresh store: its own WASI context limited to the grant, memory cap
     /// and deadline.
-    fn store(&self, call: &Call) -> (Store<State>, usize, Duration) {
-        let grant = call.grant.clone();
+    fn store(&self, sandbox: &Sandbox, options: types::Options) -> CallStore {
+        let grant = sandbox.grant.clone();
         let mut wasi = WasiCtx::builder();
         wasi.allow_tcp(true)
             .allow_udp(false)
@@ -340,8 +495,8 @@ impl Mailer {
                 })
             });
         let provider = Provider {
-            trust: call.trust.clone(),
-            transcript: call.transcript.clone(),
+            trust: sandbox.trust.clone(),
+            transcript: sandbox.transcript.clone(),
         };
         let state = State {
             wasi: wasi.build(),
@@ -350,30 +505,77 @@ impl Mailer {
                 .build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(call.memory_limit)
+                .memory_size(sandbox.memory_limit)
                 .trap_on_grow_failure(true)
                 .build(),
-            grant: call.grant.clone(),
-            transcript: call.transcript.clone(),
-            options: wit_options(&call.options),
+            grant: sandbox.grant.clone(),
+            transcript: sandbox.transcript.clone(),
+            options,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let deadline = call.deadline;
-        let ends = Instant::now() + deadline;
+        let ends = Arc::new(Mutex::new(Instant::now() + sandbox.deadline));
+        let watch = ends.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= ends {
+            if Instant::now() >= *watch.lock().unwrap_or_else(|e| e.into_inner()) {
                 Ok(UpdateDeadline::Interrupt)
             } else {
                 // Let other calls on this thread run, and the timeout fire.
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        (store, call.memory_limit, deadline)
+        CallStore {
+            store,
+            ends,
+            deadline: sandbox.deadline,
+            limit: sandbox.memory_limit,
+        }
     }
 }
 
+/// A store and the deadline watched for it.
+pub(crate) struct CallStore {
+    pub store: Store<State>,
+    ends: Arc<Mutex<Instant>>,
+    pub deadline: Duration,
+    limit: usize,
+}
+
+/// A call into the guest, bounded by the deadline even while the guest
+/// waits in the host (where epoch interruption cannot reach it).
+pub(crate) type Within<T> = Result<wasmtime::Result<T>, tokio::time::error::Elapsed>;
+
+pub(crate) async fn within<T>(
+    deadline: Duration,
+    call: impl std::future::Future<Output = wasmtime::Result<T>>,
+) -> Within<T> {
+    tokio::time::timeout(deadline, call).await
+}
+
+impl CallStore {
+    /// Starts a new step on this store: the deadline counts from now.
+    pub fn restart_deadline(&mut self) {
+        *self.ends.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now() + self.deadline;
+    }
+
+    /// The guest's value, or why the sandbox stopped it.
+    pub fn value<T>(&self, r: Within<T>) -> Result<T, SendError> {
+        match r {
+            Err(_) => Err(SendError::Deadline(self.deadline)),
+            Ok(Err(trap)) => Err(classify(trap, self.limit, self.deadline)),
+            Ok(Ok(v)) => Ok(v),
+        }
+    }
+
+    /// As `value`, for a call that returns the component's own result.
+    pub fn finish<T>(&self, r: Within<Result<T, types::SmtpError>>) -> Result<T, SendError> {
+        self.value(r)?
+            .map_err(|e| SendError::Smtp(convert::error(e)))
+    }
+}
+
+/// What stopped the guest: the deadline, the memory cap, or a trap.
 fn classify(trap: wasmtime::Error, limit: usize, deadline: Duration) -> SendError {
     if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         return SendError::Deadline(deadline);
@@ -387,117 +589,4 @@ fn classify(trap: wasmtime::Error, limit: usize, deadline: Duration) -> SendErro
         None => trap.to_string(),
     };
     SendError::Trap(what.lines().next().unwrap_or("").to_owned())
-}
-
-fn wit_options(o: &Options) -> types::Options {
-    types::Options {
-        client_name: o.client_name.clone(),
-        reply_timeout_ms: u32::try_from(o.reply_timeout.as_millis()).unwrap_or(u32::MAX),
-        message_lines_logged: o.message_lines_logged,
-        pipelining: o.pipelining,
-        tls: match o.tls {
-            TlsMode::Off => types::TlsMode::Off,
-            TlsMode::StartTls => types::TlsMode::Starttls,
-            TlsMode::StartTlsIfOffered => types::TlsMode::StarttlsIfOffered,
-            TlsMode::Implicit => types::TlsMode::Implicit,
-        },
-        credentials: o.credentials.as_ref().map(|c| types::Credentials {
-            user: c.user.clone(),
-            secret: c.secret.clone(),
-            mechanism: c.mechanism.map(|m| m.name().to_owned()),
-        }),
-        allow_plaintext_auth: o.allow_plaintext_auth,
-    }
-}
-
-fn from_wit_reply(r: types::Reply) -> smtp_proto::Reply {
-    smtp_proto::Reply {
-        code: r.code,
-        lines: r.text.split('\n').map(str::to_owned).collect(),
-    }
-}
-
-fn from_wit_refusal(r: types::Refusal) -> smtp_proto::Refusal {
-    smtp_proto::Refusal {
-        address: r.address,
-        reply: from_wit_reply(r.reply),
-    }
-}
-
-fn from_wit_receipt(r: types::Receipt) -> smtp_proto::Receipt {
-    smtp_proto::Receipt {
-        accepted: r.accepted,
-        refused: r.refused.into_iter().map(from_wit_refusal).collect(),
-        reply: from_wit_reply(r.reply),
-    }
-}
-
-fn from_wit_stage(s: types::Stage) -> smtp_proto::Stage {
-    use smtp_proto::Stage as S;
-    match s {
-        types::Stage::Connect => S::Connect,
-        types::Stage::Greeting => S::Greeting,
-        types::Stage::Ehlo => S::Ehlo,
-        types::Stage::Helo => S::Helo,
-        types::Stage::Starttls => S::StartTls,
-        types::Stage::Auth => S::Auth,
-        types::Stage::MailFrom => S::MailFrom,
-        types::Stage::RcptTo => S::RcptTo,
-        types::Stage::Data => S::Data,
-        types::Stage::Message => S::Message,
-        types::Stage::EndOfData => S::EndOfData,
-        types::Stage::Rset => S::Rset,
-        types::Stage::Quit => S::Quit,
-    }
-}
-
-fn from_wit_error(e: types::SmtpError) -> SmtpError {
-    use types::SmtpError as W;
-    match e {
-        W::LookupFailed(d) => SmtpError::LookupFailed(d),
-        W::AddressError(d) => SmtpError::AddressError(d),
-        W::IoError(f) => SmtpError::Io {
-            stage: from_wit_stage(f.stage),
-            detail: f.detail,
-        },
-        W::Timeout(f) => SmtpError::Timeout {
-            stage: from_wit_stage(f.stage),
-            detail: f.detail,
-        },
-        W::ServerDisconnected(f) => SmtpError::ServerDisconnected {
-            stage: from_wit_stage(f.stage),
-            detail: f.detail,
-        },
-        W::MalformedReply(f) => SmtpError::MalformedReply {
-            stage: from_wit_stage(f.stage),
-            detail: f.detail,
-        },
-        W::ConnectRefused(r) => SmtpError::ConnectRefused(from_wit_reply(r)),
-        W::HeloRefused(r) => SmtpError::HeloRefused(from_wit_reply(r)),
-        W::SenderRefused(r) => SmtpError::SenderRefused(from_wit_refusal(r)),
-        W::RecipientsRefused(list) => {
-            SmtpError::RecipientsRefused(list.into_iter().map(from_wit_refusal).collect())
-        }
-        W::DataRefused(d) => SmtpError::DataRefused {
-            stage: from_wit_stage(d.stage),
-            reply: from_wit_reply(d.reply),
-        },
-        W::NotSupported(d) => SmtpError::NotSupported(d),
-        W::InvalidInput(d) => SmtpError::InvalidInput(d),
-        W::TlsError(p) => SmtpError::TlsError {
-            failure: match p.failure {
-                types::TlsFailure::Certificate => smtp_proto::TlsFailure::Certificate,
-                types::TlsFailure::Handshake => smtp_proto::TlsFailure::Handshake,
-                types::TlsFailure::Protocol => smtp_proto::TlsFailure::Protocol,
-                types::TlsFailure::Refused => smtp_proto::TlsFailure::Refused,
-            },
-            detail: p.detail,
-            reply: p.reply.map(from_wit_reply),
-        },
-        W::AuthFailed(p) => SmtpError::AuthFailed {
-            detail: p.detail,
-            reply: p.reply.map(from_wit_reply),
-        },
-        W::Denied(d) => SmtpError::Denied(d),
-    }
 }

@@ -17,6 +17,12 @@ pub enum Direction {
 /// Called synchronously from the guest's thread: keep it quick.
 pub trait Transcript: Send + Sync {
     fn line(&self, direction: Direction, bytes: &[u8]);
+
+    /// False when lines would be thrown away: the component then does not
+    /// build them at all.
+    fn wants_lines(&self) -> bool {
+        true
+    }
 }
 
 /// Discards the transcript.
@@ -24,6 +30,10 @@ pub struct Silent;
 
 impl Transcript for Silent {
     fn line(&self, _: Direction, _: &[u8]) {}
+
+    fn wants_lines(&self) -> bool {
+        false
+    }
 }
 
 impl<F: Fn(Direction, &[u8]) + Send + Sync> Transcript for F {

@@ -114,7 +114,7 @@ fn call(sink: &Sink, to: &[&str]) -> Call {
         &to,
         "Subject: library\n\nhello\n".into(),
     );
-    call.grant = sink.grant();
+    call.sandbox.grant = sink.grant();
     call
 }
 
@@ -151,7 +151,7 @@ fn transcript_sink_sees_every_line() {
     let lines = Arc::new(Mutex::new(Vec::new()));
     let seen = lines.clone();
     let mut c = call(&sink, &["a@example.com"]);
-    c.transcript = Arc::new(move |d: Direction, l: &[u8]| {
+    c.sandbox.transcript = Arc::new(move |d: Direction, l: &[u8]| {
         seen.lock().unwrap().push((d, l.to_vec()));
     });
     c.options.client_name = "lib.test".into();
@@ -191,7 +191,7 @@ fn bad_envelopes_never_connect() {
 fn nothing_outside_the_grant() {
     let Some(sink) = Sink::start() else { return };
     let mut c = call(&sink, &["a@example.com"]);
-    c.grant = Arc::new(Grant::none());
+    c.sandbox.grant = Arc::new(Grant::none());
     match runtime().block_on(mailer().send(c)) {
         Err(e @ SendError::Smtp(SmtpError::Denied(_))) => assert_eq!(e.exit_status(), 77),
         other => panic!("{other:?}"),

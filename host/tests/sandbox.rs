@@ -54,13 +54,13 @@ impl Sandbox {
 
     fn call(&self, act: &str) -> Call {
         let mut call = Call::new("localhost", "a@b", &["c@d".into()], act.into());
-        call.grant = Arc::new(
+        call.sandbox.grant = Arc::new(
             Grant::none()
                 .allow(&format!("tcp://localhost:{}", self.granted_port()))
                 .unwrap(),
         );
-        call.deadline = Duration::from_secs(2);
-        call.memory_limit = 32 << 20;
+        call.sandbox.deadline = Duration::from_secs(2);
+        call.sandbox.memory_limit = 32 << 20;
         call
     }
 
@@ -172,7 +172,7 @@ fn odd_transcript_lines_do_not_hurt_the_host() {
     let seen = Arc::new(std::sync::Mutex::new(0usize));
     let count = seen.clone();
     let mut call = s.call("flood");
-    call.transcript = Arc::new(move |_: smtp_host::Direction, line: &[u8]| {
+    call.sandbox.transcript = Arc::new(move |_: smtp_host::Direction, line: &[u8]| {
         *count.lock().unwrap() += line.len();
     });
     match s.run_call(call) {

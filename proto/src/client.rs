@@ -62,6 +62,9 @@ pub struct Config {
     pub message_lines_logged: u32,
     /// Use PIPELINING (RFC 2920) when the server offers it.
     pub pipelining: bool,
+    /// Produce transcript events at all (off: nobody is listening, and
+    /// building them would be wasted work).
+    pub transcript: bool,
     pub tls: TlsMode,
     /// Log in (RFC 4954) before MAIL FROM.
     pub credentials: Option<Credentials>,
@@ -75,6 +78,7 @@ impl Default for Config {
             client_name: "localhost".into(),
             message_lines_logged: 20,
             pipelining: true,
+            transcript: true,
             tls: TlsMode::Off,
             credentials: None,
             allow_plaintext_auth: false,
@@ -399,6 +403,12 @@ impl Client {
         self.closed
     }
 
+    fn emit(&mut self, event: Event) {
+        if self.config.transcript {
+            self.events.push_back(event);
+        }
+    }
+
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -565,6 +575,17 @@ impl Client {
         self.log_body(start, self.out.len());
     }
 
+    /// For a message in wire form ([`MessageInfo::wire_ready`]): the driver
+    /// wrote `chunk` itself, straight from the message, sparing a copy; the
+    /// client only reports it. Only whole lines, from the start of the
+    /// message, before any [`Client::push_body`].
+    pub fn body_written_directly(&mut self, chunk: &[u8]) {
+        if self.sending_body && !self.closed && self.config.transcript {
+            let limit = self.config.message_lines_logged;
+            log_lines(&mut self.body_log, &mut self.events, limit, chunk);
+        }
+    }
+
     /// The whole message was pushed: send the final dot.
     pub fn finish_body(&mut self) {
         if !self.sending_body || self.closed {
@@ -575,14 +596,15 @@ impl Client {
         self.encoder.finish(&mut self.out);
         let dot = self.out.len() - 3;
         self.log_body(start, dot);
-        let log = &mut self.body_log;
+        let log = &self.body_log;
         if log.hidden_lines > 0 {
-            self.events.push_back(Event::Info(format!(
+            let summary = format!(
                 "data: {} more lines ({} bytes) not shown",
                 log.hidden_lines, log.hidden_bytes
-            )));
+            );
+            self.emit(Event::Info(summary));
         }
-        self.events.push_back(Event::Send(b".\r\n".to_vec()));
+        self.emit(Event::Send(b".\r\n".to_vec()));
         self.expect(Awaiting::EndOfData);
         self.process_input();
     }
@@ -608,7 +630,7 @@ impl Client {
             self.unread_after_reply = self.inbuf.len() - start;
             let line = strip_line_end(&raw);
             let result = self.assembler.push_line(line);
-            self.events.push_back(Event::Reply(raw));
+            self.emit(Event::Reply(raw));
             match result {
                 Ok(None) => {}
                 Ok(Some(reply)) => self.on_reply(reply),
@@ -646,7 +668,7 @@ impl Client {
             if !raw.ends_with(b"\n") {
                 break;
             }
-            self.events.push_back(Event::Reply(raw.to_vec()));
+            self.emit(Event::Reply(raw.to_vec()));
             match assembler.push_line(strip_line_end(raw)) {
                 Ok(Some(reply)) => {
                     self.fail(
@@ -724,7 +746,7 @@ impl Client {
             // RFC 2920 §3.1: DATA went through although the transaction
             // failed; end it with an empty message.
             self.out.extend_from_slice(b".\r\n");
-            self.events.push_back(Event::Send(b".\r\n".to_vec()));
+            self.emit(Event::Send(b".\r\n".to_vec()));
             self.expect(Awaiting::EndOfData);
         }
     }
@@ -888,7 +910,7 @@ impl Client {
                     self.fail(Error::NotSupported(detail), Leave::Quit);
                     return;
                 }
-                TlsMode::StartTlsIfOffered => self.events.push_back(Event::Info(
+                TlsMode::StartTlsIfOffered => self.emit(Event::Info(
                     "the server does not offer STARTTLS: continuing without encryption".into(),
                 )),
                 TlsMode::Off | TlsMode::Implicit => {}
@@ -1104,8 +1126,7 @@ impl Client {
             Awaiting::Greeting | Awaiting::EndOfData | Awaiting::Auth(_) => return,
         };
         command.write_to(&mut self.out);
-        self.events
-            .push_back(Event::Send(self.out[start..].to_vec()));
+        self.emit(Event::Send(self.out[start..].to_vec()));
         self.expect(cmd);
     }
 
@@ -1113,8 +1134,7 @@ impl Client {
     fn send_line(&mut self, cmd: Awaiting, wire: &str, shown: &str) {
         self.out.extend_from_slice(wire.as_bytes());
         self.out.extend_from_slice(b"\r\n");
-        self.events
-            .push_back(Event::Send(format!("{shown}\r\n").into_bytes()));
+        self.emit(Event::Send(format!("{shown}\r\n").into_bytes()));
         self.expect(cmd);
     }
 
@@ -1156,28 +1176,37 @@ impl Client {
 
     /// Reports the message's lines as sent, the first few one by one.
     fn log_body(&mut self, start: usize, end: usize) {
-        let limit = self.config.message_lines_logged;
-        let log = &mut self.body_log;
-        let mut data = &self.out[start..end];
-        while !data.is_empty() {
-            if log.shown >= limit {
-                log.hidden_bytes += data.len() as u64;
-                log.hidden_lines += memchr::memchr_iter(b'\n', data).count() as u64;
-                return;
-            }
-            let (part, complete) = match memchr(b'\n', data) {
-                Some(i) => (&data[..=i], true),
-                None => (data, false),
-            };
-            let room = MAX_LOGGED_LINE.saturating_sub(log.partial.len());
-            log.partial.extend_from_slice(&part[..part.len().min(room)]);
-            if complete {
-                self.events
-                    .push_back(Event::Send(std::mem::take(&mut log.partial)));
-                log.shown += 1;
-            }
-            data = &data[part.len()..];
+        if self.config.transcript {
+            let limit = self.config.message_lines_logged;
+            log_lines(
+                &mut self.body_log,
+                &mut self.events,
+                limit,
+                &self.out[start..end],
+            );
         }
+    }
+}
+
+/// The first `limit` message lines as `Send` events, the rest counted.
+fn log_lines(log: &mut BodyLog, events: &mut VecDeque<Event>, limit: u32, mut data: &[u8]) {
+    while !data.is_empty() {
+        if log.shown >= limit {
+            log.hidden_bytes += data.len() as u64;
+            log.hidden_lines += memchr::memchr_iter(b'\n', data).count() as u64;
+            return;
+        }
+        let (part, complete) = match memchr(b'\n', data) {
+            Some(i) => (&data[..=i], true),
+            None => (data, false),
+        };
+        let room = MAX_LOGGED_LINE.saturating_sub(log.partial.len());
+        log.partial.extend_from_slice(&part[..part.len().min(room)]);
+        if complete {
+            events.push_back(Event::Send(std::mem::take(&mut log.partial)));
+            log.shown += 1;
+        }
+        data = &data[part.len()..];
     }
 }
 

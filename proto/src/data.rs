@@ -7,7 +7,7 @@
 //! `\n.\n`, `\r.\r` and `\r\n.\r\n` inside a message all come out as a
 //! stuffed `..` line (no SMTP smuggling).
 
-use memchr::memchr2;
+use memchr::{memchr2, memchr2_iter};
 
 /// Longest line RFC 5321 §4.5.3.1.6 allows, without its CRLF and counting the
 /// stuffed dot.
@@ -23,6 +23,10 @@ pub struct MessageInfo {
     pub eight_bit: bool,
     /// Number of lines.
     pub lines: u64,
+    /// The bytes are already what goes on the wire after DATA: every line
+    /// ends in CRLF, none starts with `.`, and the last is ended. Such a
+    /// message can be written as it is, without a copy through the encoder.
+    pub wire_ready: bool,
 }
 
 /// A line too long to send without changing the message.
@@ -55,41 +59,124 @@ pub struct Scanner {
     in_line: bool,
     /// The last chunk ended in CR: an LF starting the next belongs to it.
     after_cr: bool,
+    /// Encoding will change something: a bare CR or LF, a leading dot.
+    altered: bool,
 }
 
 impl Scanner {
     pub fn push(&mut self, mut chunk: &[u8]) -> Result<(), LineTooLong> {
-        if !chunk.is_ascii() {
+        if self.push_wire_lines(chunk) {
+            return Ok(());
+        }
+        if !self.info.eight_bit && has_eight_bit(chunk) {
             self.info.eight_bit = true;
         }
         if self.after_cr && !chunk.is_empty() {
             self.after_cr = false;
             if chunk[0] == b'\n' {
                 chunk = &chunk[1..];
+            } else {
+                self.altered = true;
             }
         }
-        while !chunk.is_empty() {
-            if !self.in_line {
-                self.in_line = true;
-                self.dotted = chunk[0] == b'.';
+        // One pass over every CR and LF (one searcher for the whole chunk:
+        // per-line searches cost more than the lines in a big message).
+        let mut start = 0;
+        let mut skip_lf_at = usize::MAX;
+        for i in memchr2_iter(b'\r', b'\n', chunk) {
+            if i == skip_lf_at {
+                start = i + 1;
+                continue;
             }
-            let Some(i) = memchr2(b'\r', b'\n', chunk) else {
-                self.line += chunk.len();
-                return self.check();
-            };
-            self.line += i;
-            self.check()?;
-            self.info.lines += 1;
-            self.info.size += self.line as u64 + 2;
-            self.in_line = false;
-            self.line = 0;
-            let crlf = chunk[i] == b'\r' && chunk.get(i + 1) == Some(&b'\n');
-            if chunk[i] == b'\r' && i + 1 == chunk.len() {
-                self.after_cr = true;
+            self.line_text(&chunk[start..i])?;
+            self.end_line();
+            if chunk[i] == b'\r' {
+                match chunk.get(i + 1) {
+                    Some(b'\n') => skip_lf_at = i + 1,
+                    Some(_) => self.altered = true,
+                    None => self.after_cr = true,
+                }
+            } else {
+                self.altered = true;
             }
-            chunk = &chunk[i + 1 + usize::from(crlf)..];
+            start = i + 1;
+        }
+        if start < chunk.len() {
+            self.line_text(&chunk[start..])?;
         }
         Ok(())
+    }
+
+    /// The common case, fast: at a line start, `chunk` is whole CRLF lines,
+    /// none starting with `.` or too long, and no bare CR or LF. Counts them
+    /// (and notes 8-bit bytes) and returns true; touches nothing and returns
+    /// false otherwise (the full scan then takes over). One pass, 64 bytes
+    /// at a time.
+    fn push_wire_lines(&mut self, chunk: &[u8]) -> bool {
+        if self.in_line || self.after_cr || chunk.last() != Some(&b'\n') {
+            return false;
+        }
+        if chunk[0] == b'.' {
+            return false;
+        }
+        let mut lines = 0u64;
+        let mut line_start = 0usize;
+        let mut high = false;
+        // The previous block ended with CR.
+        let mut carry = 0u64;
+        let mut base = 0;
+        while base < chunk.len() {
+            let block = &chunk[base..chunk.len().min(base + 64)];
+            let m = masks(block);
+            high |= m.high;
+            // CRLF only: every LF right after a CR, every CR right before an LF.
+            let width_mask = if block.len() == 64 {
+                u64::MAX
+            } else {
+                (1u64 << block.len()) - 1
+            };
+            if ((m.cr << 1) | carry) & width_mask != m.lf {
+                return false;
+            }
+            carry = (m.cr >> (block.len() - 1)) & 1;
+            let mut bits = m.lf;
+            while bits != 0 {
+                let lf_at = base + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if lf_at - 1 - line_start > MAX_LINE_OCTETS {
+                    return false;
+                }
+                lines += 1;
+                line_start = lf_at + 1;
+                if chunk.get(line_start) == Some(&b'.') {
+                    return false;
+                }
+            }
+            base += 64;
+        }
+        self.info.lines += lines;
+        self.info.size += chunk.len() as u64;
+        self.info.eight_bit |= high;
+        true
+    }
+
+    /// More text of the current line.
+    fn line_text(&mut self, text: &[u8]) -> Result<(), LineTooLong> {
+        if !self.in_line {
+            self.in_line = true;
+            self.dotted = text.first() == Some(&b'.');
+            self.altered |= self.dotted;
+        }
+        self.line += text.len();
+        self.check()
+    }
+
+    fn end_line(&mut self) {
+        self.info.lines += 1;
+        self.info.size += self.line as u64 + 2;
+        self.in_line = false;
+        self.dotted = false;
+        self.line = 0;
     }
 
     fn check(&self) -> Result<(), LineTooLong> {
@@ -109,8 +196,104 @@ impl Scanner {
             self.info.lines += 1;
             self.info.size += self.line as u64 + 2;
         }
+        self.info.wire_ready = !self.altered && !self.in_line && !self.after_cr;
         Ok(self.info)
     }
+}
+
+/// For a block of at most 64 bytes: bit i of `cr` / `lf` is set when
+/// `block[i]` is CR / LF; `high` when any byte is over 127.
+struct Masks {
+    cr: u64,
+    lf: u64,
+    high: bool,
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn masks(block: &[u8]) -> Masks {
+    use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_splat, v128, v128_load, v128_or};
+    if block.len() < 64 {
+        return masks_scalar(block);
+    }
+    let (cr_v, lf_v) = (u8x16_splat(b'\r'), u8x16_splat(b'\n'));
+    let (mut cr, mut lf) = (0u64, 0u64);
+    let mut any: v128 = u8x16_splat(0);
+    for i in 0..4 {
+        // SAFETY: 64 readable bytes; wasm loads need no alignment.
+        let v = unsafe { v128_load(block.as_ptr().add(16 * i).cast()) };
+        any = v128_or(any, v);
+        cr |= u64::from(u8x16_bitmask(u8x16_eq(v, cr_v))) << (16 * i);
+        lf |= u64::from(u8x16_bitmask(u8x16_eq(v, lf_v))) << (16 * i);
+    }
+    Masks {
+        cr,
+        lf,
+        high: u8x16_bitmask(any) != 0,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn masks(block: &[u8]) -> Masks {
+    use core::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_setzero_si128,
+    };
+    if block.len() < 64 {
+        return masks_scalar(block);
+    }
+    // SAFETY: SSE2 is part of x86_64; 64 readable bytes, unaligned loads.
+    unsafe {
+        let (cr_v, lf_v) = (_mm_set1_epi8(b'\r' as i8), _mm_set1_epi8(b'\n' as i8));
+        let (mut cr, mut lf) = (0u64, 0u64);
+        let mut any = _mm_setzero_si128();
+        for i in 0..4 {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * i).cast::<__m128i>());
+            any = _mm_or_si128(any, v);
+            cr |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, cr_v)) as u16) << (16 * i);
+            lf |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf_v)) as u16) << (16 * i);
+        }
+        Masks {
+            cr,
+            lf,
+            high: _mm_movemask_epi8(any) != 0,
+        }
+    }
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128")
+)))]
+fn masks(block: &[u8]) -> Masks {
+    masks_scalar(block)
+}
+
+fn masks_scalar(block: &[u8]) -> Masks {
+    let mut m = Masks {
+        cr: 0,
+        lf: 0,
+        high: false,
+    };
+    for (i, &b) in block.iter().enumerate() {
+        m.cr |= u64::from(b == b'\r') << i;
+        m.lf |= u64::from(b == b'\n') << i;
+        m.high |= b > 127;
+    }
+    m
+}
+
+/// Any octet over 127. An OR over fixed-size blocks, which compilers turn
+/// into SIMD (the standard `is_ascii` goes a word at a time on wasm32).
+fn has_eight_bit(data: &[u8]) -> bool {
+    let mut blocks = data.chunks_exact(64);
+    let mut acc = 0u8;
+    for block in &mut blocks {
+        acc |= block.iter().fold(0, |a, &b| a | b);
+        if acc & 0x80 != 0 {
+            return true;
+        }
+    }
+    (acc | blocks.remainder().iter().fold(0, |a, &b| a | b)) & 0x80 != 0
 }
 
 /// Turns message bytes into DATA bytes, chunk by chunk, so a large message
@@ -278,6 +461,23 @@ mod tests {
                 octets: 1200
             })
         );
+    }
+
+    #[test]
+    fn wire_ready_messages() {
+        let ready = |m: &[u8]| MessageInfo::scan(m).unwrap().wire_ready;
+        assert!(ready(b"a\r\nb\r\n"));
+        assert!(ready(b""));
+        assert!(!ready(b"a\r\nb"));
+        assert!(!ready(b"a\nb\r\n"));
+        assert!(!ready(b"a\rb\r\n"));
+        assert!(!ready(b"a\r\n.b\r\n"));
+        assert!(!ready(b"a\r"));
+        // Exactly when encoding changes nothing but the terminator.
+        for m in [&b"x\r\ny\r\n"[..], b"x\r\n", b"x\ny", b".\r\n", b"a\r\r\n"] {
+            let out = encode_all(m);
+            assert_eq!(ready(m), out[..out.len() - 3] == *m, "{m:?}");
+        }
     }
 
     #[test]

@@ -110,6 +110,7 @@ pub fn client(data: &[u8]) {
         client_name: "fuzz.example".into(),
         message_lines_logged: u32::MAX,
         pipelining: flags & 8 != 0,
+        transcript: true,
         tls: if flags & 64 != 0 {
             TlsMode::StartTlsIfOffered
         } else {

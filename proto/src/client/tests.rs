@@ -901,8 +901,7 @@ fn a_session_that_fails_to_open() {
 fn streamed_messages_are_checked_as_they_go() {
     let declared = MessageInfo {
         size: 10,
-        eight_bit: false,
-        lines: 0,
+        ..MessageInfo::default()
     };
     for (chunks, says) in [
         (vec![&b"ok\r\n"[..], &[b'y'; 999][..]], "999 octets"),

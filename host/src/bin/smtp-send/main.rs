@@ -1,15 +1,23 @@
 //! `smtp-send`: the seed program (smtplib with `set_debuglevel(1)` and its
 //! error handling), with the SMTP client sandboxed in a component.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+mod message;
+mod report;
+
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use message::{default_message, generated_message, Body, Message};
+use report::failure;
 
 use anyhow::Context as _;
 use clap::Parser;
 use smtp_host::transcript::{Silent, Stderr};
-use smtp_host::{Call, Credentials, Grant, Mailer, Mechanism, Options, TlsMode, TlsTrust};
+use smtp_host::{
+    Call, Credentials, Grant, Mailer, Mechanism, Options, Receipt, Sandbox, SendError, TlsMode,
+    TlsTrust,
+};
 use smtp_proto::error::exit;
 use smtp_proto::server::{ServerAddress, ServerError};
 
@@ -54,9 +62,28 @@ struct Args {
     deadline: Duration,
 
     /// Send this file as the message ('-' for stdin) instead of the default
-    /// test message. It is sent as given (line endings become CRLF).
+    /// test message. It is sent as given (line endings become CRLF). Give it
+    /// several times to send several messages over one connection; files
+    /// over 16 MiB are streamed, memory staying bounded.
     #[arg(short, long, value_name = "FILE")]
-    message: Option<PathBuf>,
+    message: Vec<PathBuf>,
+
+    /// Instead of the default message, a generated test message with a body
+    /// of BYTES octets in 80-octet lines (for load tests).
+    #[arg(long, value_name = "BYTES", conflicts_with = "message")]
+    size: Option<usize>,
+
+    /// Send each message N times (load tests; prints a RESULT line with the
+    /// time taken on stderr). Each send gets a new connection and a fresh
+    /// sandbox unless --reuse.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    count: u64,
+
+    /// Send every message over one connection (an SMTP session), not one
+    /// connection each.
+    #[arg(long)]
+    reuse: bool,
 
     /// Transcript detail: 1 lines as sent and received, 2 also timestamps.
     #[arg(short, long, value_name = "LEVEL", default_value_t = 1,
@@ -145,37 +172,51 @@ fn positive_seconds(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-fn main() -> ExitCode {
+fn main() {
+    // Errors that the host handles by the thousand (a socket that would
+    // block) must not capture a backtrace each, whatever RUST_BACKTRACE
+    // says: nothing here prints library backtraces.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE as u8 } else { 0 });
+            std::process::exit(if e.use_stderr() { exit::USAGE } else { 0 });
         }
     };
     let status = match run(args) {
         Ok(status) => status,
         Err(e) => failure(&[format!("trap: {e:#}")], exit::SOFTWARE),
     };
-    ExitCode::from(u8::try_from(status).unwrap_or(1))
-}
-
-/// Prints the seed program's failure banner and the reasons; returns `status`.
-fn failure(lines: &[String], status: i32) -> i32 {
-    println!(" *** Your message may not have been sent!");
-    for line in lines {
-        println!("{line}");
-    }
-    status
+    // The results are printed: leave without tearing down the engine and
+    // the compiled code (unmapping it costs more than the send did).
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    std::process::exit(status)
 }
 
 fn run(args: Args) -> anyhow::Result<i32> {
-    let message = match &args.message {
-        None => default_message(&args.from, &args.to),
-        Some(path) => match read_message(path) {
-            Ok(m) => m,
-            Err((line, status)) => return Ok(failure(&[line], status)),
-        },
+    let messages = if let Some(size) = args.size {
+        vec![Message {
+            label: String::new(),
+            body: Body::Text(generated_message(&args.from, &args.to, size)),
+        }]
+    } else if args.message.is_empty() {
+        vec![Message {
+            label: String::new(),
+            body: Body::Text(default_message(&args.from, &args.to)),
+        }]
+    } else {
+        let mut messages = Vec::new();
+        for path in &args.message {
+            match message::read_file(path) {
+                Ok(m) => messages.push(m),
+                Err((line, status)) => return Ok(failure(&[line], status)),
+            }
+        }
+        messages
     };
     let tls = if args.tls.tls {
         TlsMode::Implicit
@@ -189,7 +230,7 @@ fn run(args: Args) -> anyhow::Result<i32> {
     let default_port = if tls == TlsMode::Implicit { 465 } else { 25 };
     let credentials = match &args.user {
         None => None,
-        Some(user) => match secret(args.password_file.as_deref()) {
+        Some(user) => match message::secret(args.password_file.as_deref()) {
             Ok(secret) => Some(Credentials {
                 user: user.clone(),
                 secret,
@@ -227,155 +268,146 @@ fn run(args: Args) -> anyhow::Result<i32> {
     if let Some(name) = args.ehlo {
         options.client_name = name;
     }
-    let mut call = Call::new(&server.to_string(), &args.from, &args.to, message);
-    call.grant = Arc::new(if args.grant.is_empty() {
-        Grant::server(&server)
-    } else {
-        let mut grant = Grant::none();
-        for spec in &args.grant {
-            grant = grant.allow(spec)?;
-        }
-        grant
-    });
-    call.options = options;
-    call.deadline = args.deadline;
-    call.trust = trust;
-    call.transcript = if args.quiet {
-        Arc::new(Silent)
-    } else {
-        Arc::new(Stderr {
-            timestamps: args.debug >= 2,
+    let largest = messages
+        .iter()
+        .map(|m| match &m.body {
+            Body::Text(t) => t.len(),
+            Body::File { .. } => 0,
         })
+        .max()
+        .unwrap_or(0);
+    let sandbox = Sandbox {
+        grant: Arc::new(if args.grant.is_empty() {
+            Grant::server(&server)
+        } else {
+            let mut grant = Grant::none();
+            for spec in &args.grant {
+                grant = grant.allow(spec)?;
+            }
+            grant
+        }),
+        deadline: args.deadline,
+        memory_limit: Sandbox::default().memory_limit + 2 * largest,
+        transcript: if args.quiet {
+            Arc::new(Silent)
+        } else {
+            Arc::new(Stderr {
+                timestamps: args.debug >= 2,
+            })
+        },
+        trust,
     };
 
-    let mailer = Mailer::new()
+    // One sandbox at a time. A pool pays off over many sends; for one, its
+    // set-up costs more than it saves.
+    let concurrency = u32::from(args.count > 1);
+    let mailer = Mailer::builder()
+        .concurrency(concurrency)
+        .build()
         .map_err(|e| anyhow::anyhow!("{e:?}"))
         .context("loading the SMTP component")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(match runtime.block_on(mailer.send(call)) {
-        Ok(receipt) => {
-            println!(
-                "Message successfully sent to {} recipient(s)",
-                receipt.accepted.len()
-            );
-            for r in &receipt.refused {
-                println!("Refused {}: {}", r.address, r.reply);
-            }
-            exit::OK
-        }
-        Err(e) => failure(&e.report_lines(), e.exit_status()),
-    })
-}
-
-/// The password: from the file given, else from $SMTP_PASSWORD.
-fn secret(file: Option<&Path>) -> Result<String, (String, i32)> {
-    match file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                (
-                    format!("invalid-input: cannot read password file {path:?}: {e}"),
-                    exit::NOINPUT,
-                )
-            })?;
-            let text = text.strip_suffix('\n').unwrap_or(&text);
-            Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
-        }
-        None => std::env::var("SMTP_PASSWORD").map_err(|_| {
-            (
-                "invalid-input: --user needs a password: set SMTP_PASSWORD or use --password-file"
-                    .to_owned(),
-                exit::USAGE,
-            )
-        }),
-    }
-}
-
-/// The message file as a string: the component takes text.
-fn read_message(path: &Path) -> Result<String, (String, i32)> {
-    let bytes = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).map(|_| buf)
-    } else {
-        std::fs::read(path)
-    }
-    .map_err(|e| {
-        (
-            format!("invalid-input: cannot read message file {path:?}: {e}"),
-            exit::NOINPUT,
-        )
-    })?;
-    String::from_utf8(bytes).map_err(|e| {
-        (
-            format!(
-                "invalid-input: message file {path:?} is not UTF-8 (bad byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-            exit::DATAERR,
-        )
-    })
-}
-
-/// The seed program's test message. A long `To:` is folded (RFC 5322
-/// §2.2.3) so no line passes 78 characters where an address allows.
-fn default_message(from: &str, to: &[String]) -> String {
-    format!(
-        "{}\nFrom: {from}\nSubject: Test Message from smtp-send\n\n\
-         This is a test message sent to you from the program.\n",
-        fold_list("To", to)
-    )
-}
-
-fn fold_list(name: &str, items: &[String]) -> String {
-    let mut out = format!("{name}:");
-    let mut line = out.len();
-    for (i, item) in items.iter().enumerate() {
-        let piece = if i + 1 < items.len() {
-            format!("{item},")
+    let job = Job {
+        mailer: &mailer,
+        server: server.to_string(),
+        from: args.from,
+        to: args.to,
+        options,
+        sandbox,
+    };
+    let session = args.reuse
+        || messages.len() > 1
+        || messages.iter().any(|m| matches!(m.body, Body::File { .. }));
+    let bytes: u64 = messages.iter().map(|m| m.len()).sum::<u64>() * args.count;
+    let started = Instant::now();
+    let results = runtime.block_on(async {
+        if session {
+            job.over_one_connection(&messages, args.count).await
         } else {
-            item.clone()
-        };
-        if i > 0 && line + 1 + piece.len() > 78 {
-            out.push_str("\n ");
-            line = 1;
-        } else {
-            out.push(' ');
-            line += 1;
+            let message = messages.into_iter().next().expect("one message");
+            job.each_in_a_fresh_sandbox(message, args.count).await
         }
-        out.push_str(&piece);
-        line += piece.len();
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn default_message_is_the_seeds() {
-        let to = vec!["a@example.com".to_string(), "b@example.com".to_string()];
-        assert_eq!(
-            default_message("me@example.com", &to),
-            "To: a@example.com, b@example.com\nFrom: me@example.com\n\
-             Subject: Test Message from smtp-send\n\n\
-             This is a test message sent to you from the program.\n"
+    });
+    if args.count > 1 || args.reuse {
+        eprintln!(
+            "RESULT count={} bytes={bytes} secs={:.6}",
+            results.len(),
+            started.elapsed().as_secs_f64()
         );
     }
+    Ok(report::print(&results, args.count))
+}
 
-    #[test]
-    fn long_to_headers_are_folded() {
-        let to: Vec<String> = (0..100).map(|i| format!("user{i}@example.com")).collect();
-        let msg = default_message("me@example.com", &to);
-        let header: Vec<&str> = msg
-            .lines()
-            .take_while(|l| !l.starts_with("From:"))
-            .collect();
-        assert!(header.len() > 20);
-        assert!(header.iter().all(|l| l.len() <= 78), "{header:?}");
-        assert!(header[1..].iter().all(|l| l.starts_with(' ')));
-        let unfolded = header.join("");
-        assert_eq!(unfolded, format!("To: {}", to.join(", ")));
+/// What every send of this run shares.
+struct Job<'a> {
+    mailer: &'a Mailer,
+    server: String,
+    from: String,
+    to: Vec<String>,
+    options: Options,
+    sandbox: Sandbox,
+}
+
+/// One send's label and outcome.
+pub type Outcome = (String, Result<Receipt, SendError>);
+
+impl Job<'_> {
+    /// Each send in its own sandbox and connection.
+    async fn each_in_a_fresh_sandbox(&self, message: Message, count: u64) -> Vec<Outcome> {
+        let Body::Text(mut text) = message.body else {
+            unreachable!("large files go through a session");
+        };
+        let mut results = Vec::new();
+        for i in 0..count {
+            // The last send takes the message itself: no copy of a big one.
+            let text = if i + 1 == count {
+                std::mem::take(&mut text)
+            } else {
+                text.clone()
+            };
+            let call = Call {
+                server: self.server.clone(),
+                from: self.from.clone(),
+                to: self.to.clone(),
+                message: text,
+                options: self.options.clone(),
+                sandbox: self.sandbox.clone(),
+            };
+            results.push((message.label.clone(), self.mailer.send(call).await));
+        }
+        results
+    }
+
+    /// Every send over one session.
+    async fn over_one_connection(&self, messages: &[Message], count: u64) -> Vec<Outcome> {
+        let mut session = match self
+            .mailer
+            .session(&self.server, self.options.clone(), self.sandbox.clone())
+            .await
+        {
+            Ok(s) => s,
+            // Nothing was sent: the session never opened.
+            Err(e) => return vec![(String::new(), Err(e))],
+        };
+        let mut results = Vec::new();
+        for _ in 0..count {
+            for m in messages {
+                let result = match &m.body {
+                    Body::Text(text) => session.send(&self.from, &self.to, text).await,
+                    Body::File { path, info } => match std::fs::File::open(path) {
+                        Ok(file) => session.send_stream(&self.from, &self.to, *info, file).await,
+                        Err(e) => Err(SendError::Smtp(smtp_host::SmtpError::InvalidInput(
+                            format!("cannot read message file {path:?}: {e}"),
+                        ))),
+                    },
+                };
+                results.push((m.label.clone(), result));
+            }
+        }
+        // The messages' results stand whatever QUIT does.
+        let _ = session.quit().await;
+        results
     }
 }

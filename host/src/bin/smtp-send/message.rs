@@ -1,0 +1,260 @@
+//! The messages smtp-send sends: the seed's default test message, a
+//! generated one of a given size, or files (streamed when large).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use smtp_proto::data::{MessageInfo, Scanner};
+use smtp_proto::error::exit;
+
+/// Files up to this size are read whole and sent as one string; larger ones
+/// are streamed to the component in chunks, so memory stays bounded.
+pub const INLINE_LIMIT: u64 = 16 << 20;
+
+pub enum Body {
+    Text(String),
+    /// Too large to hold: measured, to be streamed.
+    File {
+        path: PathBuf,
+        info: MessageInfo,
+    },
+}
+
+pub struct Message {
+    /// How reports name it (the file name; empty for the default message).
+    pub label: String,
+    pub body: Body,
+}
+
+impl Message {
+    pub fn len(&self) -> u64 {
+        match &self.body {
+            Body::Text(t) => t.len() as u64,
+            Body::File { info, .. } => info.size,
+        }
+    }
+}
+
+/// A failure before anything is sent: the report line and exit status.
+pub type Refusal = (String, i32);
+
+/// The seed program's test message. A long `To:` is folded (RFC 5322
+/// §2.2.3) so no line passes 78 characters where an address allows.
+pub fn default_message(from: &str, to: &[String]) -> String {
+    format!(
+        "{}\nFrom: {from}\nSubject: Test Message from smtp-send\n\n\
+         This is a test message sent to you from the program.\n",
+        fold_list("To", to)
+    )
+}
+
+/// A test message whose body is `size` octets of 80-octet lines, for load
+/// tests (the same shape as the benchmark kit's peers send).
+pub fn generated_message(from: &str, to: &[String], size: usize) -> String {
+    let mut msg = format!(
+        "From: <{from}>\r\n{}\r\nSubject: smtp-send test {size}\r\n\
+         Message-ID: <smtp-send-{size}@smtp-send.invalid>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+        fold_list("To", to).replace('\n', "\r\n")
+    );
+    msg.reserve(size);
+    let (full, left) = (size / 80, size % 80);
+    let line = "x".repeat(78) + "\r\n";
+    for _ in 0..full {
+        msg.push_str(&line);
+    }
+    if left > 0 {
+        msg.push_str(&"x".repeat(left.saturating_sub(2)));
+        msg.push_str("\r\n");
+    }
+    msg
+}
+
+pub fn fold_list(name: &str, items: &[String]) -> String {
+    let mut out = format!("{name}:");
+    let mut line = out.len();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        if i > 0 && line + 1 + piece.len() > 78 {
+            out.push_str("\n ");
+            line = 1;
+        } else {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(&piece);
+        line += piece.len();
+    }
+    out
+}
+
+/// A message file (`-`: stdin). The component takes text, so it must be
+/// UTF-8; a large file is checked and measured here, then streamed.
+pub fn read_file(path: &Path) -> Result<Message, Refusal> {
+    let label = path.display().to_string();
+    let unreadable = |e: std::io::Error| {
+        (
+            format!("invalid-input: cannot read message file {path:?}: {e}"),
+            exit::NOINPUT,
+        )
+    };
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).map_err(unreadable)?;
+        return text(path, buf).map(|t| Message {
+            label,
+            body: Body::Text(t),
+        });
+    }
+    let len = std::fs::metadata(path).map_err(unreadable)?.len();
+    if len <= INLINE_LIMIT {
+        let buf = std::fs::read(path).map_err(unreadable)?;
+        return text(path, buf).map(|t| Message {
+            label,
+            body: Body::Text(t),
+        });
+    }
+    let info = scan_file(path).map_err(|e| match e {
+        ScanError::Io(e) => unreadable(e),
+        ScanError::NotUtf8(offset) => not_utf8(path, offset),
+        ScanError::TooLong(e) => (format!("invalid-input: {e}"), exit::DATAERR),
+    })?;
+    Ok(Message {
+        label,
+        body: Body::File {
+            path: path.to_owned(),
+            info,
+        },
+    })
+}
+
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String, Refusal> {
+    String::from_utf8(bytes).map_err(|e| not_utf8(path, e.utf8_error().valid_up_to() as u64))
+}
+
+fn not_utf8(path: &Path, offset: u64) -> Refusal {
+    (
+        format!("invalid-input: message file {path:?} is not UTF-8 (bad byte at offset {offset})"),
+        exit::DATAERR,
+    )
+}
+
+enum ScanError {
+    Io(std::io::Error),
+    NotUtf8(u64),
+    TooLong(smtp_proto::data::LineTooLong),
+}
+
+/// Measures a file a chunk at a time, checking it is UTF-8 across chunk
+/// boundaries.
+fn scan_file(path: &Path) -> Result<MessageInfo, ScanError> {
+    let mut file = std::fs::File::open(path).map_err(ScanError::Io)?;
+    let mut scanner = Scanner::default();
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a UTF-8 sequence cut by the end of the last chunk.
+    let mut carry = 0;
+    let mut offset = 0u64;
+    loop {
+        let n = file.read(&mut buf[carry..]).map_err(ScanError::Io)?;
+        if n == 0 {
+            if carry > 0 {
+                return Err(ScanError::NotUtf8(offset));
+            }
+            return scanner.finish().map_err(ScanError::TooLong);
+        }
+        let filled = carry + n;
+        let valid = match std::str::from_utf8(&buf[..filled]) {
+            Ok(_) => filled,
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => return Err(ScanError::NotUtf8(offset + e.valid_up_to() as u64)),
+        };
+        scanner.push(&buf[..valid]).map_err(ScanError::TooLong)?;
+        offset += valid as u64;
+        buf.copy_within(valid..filled, 0);
+        carry = filled - valid;
+    }
+}
+
+/// The password: from the file given, else from $SMTP_PASSWORD.
+pub fn secret(file: Option<&Path>) -> Result<String, Refusal> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                (
+                    format!("invalid-input: cannot read password file {path:?}: {e}"),
+                    exit::NOINPUT,
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            Ok(text.strip_suffix('\r').unwrap_or(text).to_owned())
+        }
+        None => std::env::var("SMTP_PASSWORD").map_err(|_| {
+            (
+                "invalid-input: --user needs a password: set SMTP_PASSWORD or use --password-file"
+                    .to_owned(),
+                exit::USAGE,
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_message_is_the_seeds() {
+        let to = vec!["a@example.com".to_string(), "b@example.com".to_string()];
+        assert_eq!(
+            default_message("me@example.com", &to),
+            "To: a@example.com, b@example.com\nFrom: me@example.com\n\
+             Subject: Test Message from smtp-send\n\n\
+             This is a test message sent to you from the program.\n"
+        );
+    }
+
+    #[test]
+    fn long_to_headers_are_folded() {
+        let to: Vec<String> = (0..100).map(|i| format!("user{i}@example.com")).collect();
+        let msg = default_message("me@example.com", &to);
+        let header: Vec<&str> = msg
+            .lines()
+            .take_while(|l| !l.starts_with("From:"))
+            .collect();
+        assert!(header.len() > 20);
+        assert!(header.iter().all(|l| l.len() <= 78), "{header:?}");
+        assert!(header[1..].iter().all(|l| l.starts_with(' ')));
+        let unfolded = header.join("");
+        assert_eq!(unfolded, format!("To: {}", to.join(", ")));
+    }
+
+    #[test]
+    fn generated_messages_have_the_size_asked() {
+        let msg = generated_message("a@b", &["c@d".into()], 1000);
+        let body = msg.split("\r\n\r\n").nth(1).unwrap();
+        assert_eq!(body.len(), 1000);
+        assert!(body.split("\r\n").all(|l| l.len() <= 78));
+        assert!(MessageInfo::scan(msg.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn large_files_are_scanned_in_chunks() {
+        let dir = std::env::temp_dir().join(format!("smtp-send-scan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("big.eml");
+        // A multi-byte character straddles every chunk boundary somewhere.
+        let line = "ééé ünïcödé line of text\r\n".repeat(40_000);
+        std::fs::write(&path, &line).unwrap();
+        let info = scan_file(&path).ok().unwrap();
+        assert_eq!(info, MessageInfo::scan(line.as_bytes()).unwrap());
+        let mut bad = line.clone().into_bytes();
+        bad[1_100_000] = 0xff;
+        std::fs::write(&path, &bad).unwrap();
+        assert!(matches!(scan_file(&path), Err(ScanError::NotUtf8(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
