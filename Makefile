@@ -11,7 +11,7 @@ DEMO_PORT ?= 8025
 export SMTP_GUEST_WASM := $(abspath $(TARGET))/wasm32-wasip2/release/smtp_guest.wasm
 export SMTP_SEND := $(abspath $(BIN))
 
-.PHONY: all build guest host fixtures deps demo test unit integration lint fmt fuzz readme-table clean
+.PHONY: all build guest host fixtures deps demo test unit integration lint fmt fuzz bench readme-table clean
 
 all: build
 
@@ -67,6 +67,11 @@ fuzz:
 	  $(CARGO) fuzz run --sanitizer none $$t corpus/$$t seeds/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1; \
 	done
+
+# Benchmarks against the peer clients (../shared/bench), PIN=same and
+# PIN=split; writes BENCHMARKS.md. Takes ~10 minutes; not part of `make test`.
+bench: build
+	scripts/bench.sh
 
 readme-table:
 	scripts/readme-table.sh

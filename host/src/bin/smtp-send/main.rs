@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use message::{default_message, generated_message, Body, Message};
+use message::{default_message, Body, Message};
 use report::failure;
 
 use anyhow::Context as _;
@@ -201,7 +201,7 @@ fn run(args: Args) -> anyhow::Result<i32> {
     let messages = if let Some(size) = args.size {
         vec![Message {
             label: String::new(),
-            body: Body::Text(generated_message(&args.from, &args.to, size)),
+            body: message::generated(&args.from, &args.to, size),
         }]
     } else if args.message.is_empty() {
         vec![Message {
@@ -272,7 +272,7 @@ fn run(args: Args) -> anyhow::Result<i32> {
         .iter()
         .map(|m| match &m.body {
             Body::Text(t) => t.len(),
-            Body::File { .. } => 0,
+            Body::File { .. } | Body::Generated { .. } => 0,
         })
         .max()
         .unwrap_or(0);
@@ -319,7 +319,7 @@ fn run(args: Args) -> anyhow::Result<i32> {
     };
     let session = args.reuse
         || messages.len() > 1
-        || messages.iter().any(|m| matches!(m.body, Body::File { .. }));
+        || messages.iter().any(|m| !matches!(m.body, Body::Text(_)));
     let bytes: u64 = messages.iter().map(|m| m.len()).sum::<u64>() * args.count;
     let started = Instant::now();
     let results = runtime.block_on(async {
@@ -396,6 +396,11 @@ impl Job<'_> {
             for m in messages {
                 let result = match &m.body {
                     Body::Text(text) => session.send(&self.from, &self.to, text).await,
+                    Body::Generated { head, size } => {
+                        let info = message::GeneratedBody::info(head, *size);
+                        let body = message::GeneratedBody::new(head.clone(), *size);
+                        session.send_stream(&self.from, &self.to, info, body).await
+                    }
                     Body::File { path, info } => match std::fs::File::open(path) {
                         Ok(file) => session.send_stream(&self.from, &self.to, *info, file).await,
                         Err(e) => Err(SendError::Smtp(smtp_host::SmtpError::InvalidInput(

@@ -18,6 +18,11 @@ pub enum Body {
         path: PathBuf,
         info: MessageInfo,
     },
+    /// A large generated test message, produced as it is streamed.
+    Generated {
+        head: String,
+        size: usize,
+    },
 }
 
 pub struct Message {
@@ -31,6 +36,7 @@ impl Message {
         match &self.body {
             Body::Text(t) => t.len() as u64,
             Body::File { info, .. } => info.size,
+            Body::Generated { head, size } => (head.len() + size) as u64,
         }
     }
 }
@@ -49,25 +55,100 @@ pub fn default_message(from: &str, to: &[String]) -> String {
 }
 
 /// A test message whose body is `size` octets of 80-octet lines, for load
-/// tests (the same shape as the benchmark kit's peers send).
-pub fn generated_message(from: &str, to: &[String], size: usize) -> String {
-    let mut msg = format!(
+/// tests (the same shape as the benchmark kit's peers send). Over
+/// [`INLINE_LIMIT`], it is made as it is streamed, like a large file.
+pub fn generated(from: &str, to: &[String], size: usize) -> Body {
+    let head = generated_head(from, to, size);
+    if (head.len() + size) as u64 > INLINE_LIMIT {
+        Body::Generated { head, size }
+    } else {
+        let mut text = String::new();
+        GeneratedBody::new(head, size)
+            .read_to_string(&mut text)
+            .expect("memory reads do not fail");
+        Body::Text(text)
+    }
+}
+
+fn generated_head(from: &str, to: &[String], size: usize) -> String {
+    format!(
         "From: <{from}>\r\n{}\r\nSubject: smtp-send test {size}\r\n\
          Message-ID: <smtp-send-{size}@smtp-send.invalid>\r\nMIME-Version: 1.0\r\n\
          Content-Type: text/plain; charset=us-ascii\r\n\r\n",
         fold_list("To", to).replace('\n', "\r\n")
-    );
-    msg.reserve(size);
-    let (full, left) = (size / 80, size % 80);
-    let line = "x".repeat(78) + "\r\n";
-    for _ in 0..full {
-        msg.push_str(&line);
+    )
+}
+
+/// The generated message as a stream: the head, then `size` octets of
+/// 80-octet lines (the last one shorter, each ending in CRLF; a last line
+/// of one octet is a bare LF).
+pub struct GeneratedBody {
+    head: Vec<u8>,
+    pos: usize,
+    left: usize,
+}
+
+const LINE: &[u8; 80] =
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n";
+
+impl GeneratedBody {
+    pub fn new(head: String, size: usize) -> Self {
+        GeneratedBody {
+            head: head.into_bytes(),
+            pos: 0,
+            left: size,
+        }
     }
-    if left > 0 {
-        msg.push_str(&"x".repeat(left.saturating_sub(2)));
-        msg.push_str("\r\n");
+
+    /// The message's measure, known without reading it.
+    pub fn info(head: &str, size: usize) -> MessageInfo {
+        let mut scanner = Scanner::default();
+        // Measure the head, then the body's whole lines, then its last line.
+        let _ = scanner.push(head.as_bytes());
+        let mut info = scanner.finish().unwrap_or_default();
+        info.size += (size / 80 * 80) as u64;
+        info.lines += (size / 80) as u64;
+        let last = size % 80;
+        let mut tail = Scanner::default();
+        let _ = tail.push(&last_line(last));
+        let tail = tail.finish().unwrap_or_default();
+        info.size += tail.size;
+        info.lines += tail.lines;
+        info.wire_ready = tail.wire_ready || last == 0;
+        info
     }
-    msg
+}
+
+fn last_line(len: usize) -> Vec<u8> {
+    let mut line = LINE[80 - len..].to_vec();
+    if len == 1 {
+        line[0] = b'\n';
+    }
+    line
+}
+
+impl Read for GeneratedBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // The head first, then lines made a block at a time into `head`'s
+        // buffer (reused), so that any buffer size works.
+        if self.pos == self.head.len() && self.left > 0 {
+            self.head.clear();
+            self.pos = 0;
+            while self.head.len() < 64 * 1024 && self.left > 0 {
+                let len = self.left.min(80);
+                if len == 80 {
+                    self.head.extend_from_slice(LINE);
+                } else {
+                    self.head.extend_from_slice(&last_line(len));
+                }
+                self.left -= len;
+            }
+        }
+        let k = buf.len().min(self.head.len() - self.pos);
+        buf[..k].copy_from_slice(&self.head[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
 }
 
 pub fn fold_list(name: &str, items: &[String]) -> String {
@@ -234,11 +315,32 @@ mod tests {
 
     #[test]
     fn generated_messages_have_the_size_asked() {
-        let msg = generated_message("a@b", &["c@d".into()], 1000);
-        let body = msg.split("\r\n\r\n").nth(1).unwrap();
-        assert_eq!(body.len(), 1000);
-        assert!(body.split("\r\n").all(|l| l.len() <= 78));
-        assert!(MessageInfo::scan(msg.as_bytes()).is_ok());
+        for size in [0, 1, 2, 79, 80, 81, 82, 1000, 12345] {
+            let Body::Text(msg) = generated("a@b", &["c@d".into()], size) else {
+                panic!("small messages are held");
+            };
+            let body = msg.split_once("\r\n\r\n").unwrap().1;
+            assert_eq!(body.len(), size, "{size}");
+            assert!(body.lines().all(|l| l.len() <= 78));
+            let head = generated_head("a@b", &["c@d".into()], size);
+            let scanned = MessageInfo::scan(msg.as_bytes()).unwrap();
+            assert_eq!(GeneratedBody::info(&head, size), scanned, "{size}");
+        }
+        let big = 20_000_000;
+        match generated("a@b", &["c@d".into()], big) {
+            Body::Generated { head, size } => {
+                let mut all = Vec::new();
+                GeneratedBody::new(head.clone(), size)
+                    .read_to_end(&mut all)
+                    .unwrap();
+                assert_eq!(all.len(), head.len() + big);
+                assert_eq!(
+                    MessageInfo::scan(&all).unwrap(),
+                    GeneratedBody::info(&head, size)
+                );
+            }
+            _ => panic!("a 20 MB message is streamed"),
+        }
     }
 
     #[test]
