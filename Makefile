@@ -23,7 +23,7 @@ guest:
 	$(CARGO) build --release -p smtp-guest --target wasm32-wasip2
 
 host: guest
-	$(CARGO) build --release -p smtp-host
+	$(CARGO) build --release -p smtp-host --bins --examples
 
 build: host
 

@@ -277,3 +277,24 @@ def test_non_ascii_address_with_smtputf8():
     assert "SMTPUTF8" in env["mail_options"]
 
 
+
+
+def test_the_embedding_example_sends_through_the_library():
+    """host/examples/embed.rs, the README's 20 lines, against aiosmtpd."""
+    import subprocess
+
+    from conftest import BIN, CACHE
+
+    example = BIN.parent / "examples" / "embed"
+    handler = Recorder(refuse_rcpt={"nobody@example.com": "550 5.1.1 no such user"})
+    with AioServer(handler) as srv:
+        ok = subprocess.run([example, f"127.0.0.1:{srv.port}", TO], capture_output=True,
+                            text=True, timeout=60, env={"SMTP_SEND_CACHE_DIR": CACHE})
+        refused = subprocess.run([example, f"127.0.0.1:{srv.port}", "nobody@example.com"],
+                                 capture_output=True, text=True, timeout=60,
+                                 env={"SMTP_SEND_CACHE_DIR": CACHE})
+    assert ok.stdout == "accepted [\"you@example.com\"], refused []\n", ok
+    assert "Send: ehlo " in ok.stderr
+    assert srv.envelopes[0]["content"] == b"Subject: hello\r\n\r\nHello from a sandbox.\r\n"
+    assert refused.stdout == (
+        "recipients-refused: nobody@example.com: 550 5.1.1 no such user (exit 69)\n"), refused

@@ -198,3 +198,114 @@ fn nothing_outside_the_grant() {
     }
     assert!(sink.dumps(0).is_empty());
 }
+
+#[test]
+fn many_sends_at_once_each_in_its_own_sandbox() {
+    let Some(sink) = Sink::start() else { return };
+    let mailer = std::sync::Arc::new(
+        Mailer::builder()
+            .concurrency(64)
+            .cache_dir(None)
+            .build()
+            .unwrap(),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = 50;
+    let results = rt.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let mailer = mailer.clone();
+            let c = call(&sink, &[&format!("user{i}@example.com")]);
+            tasks.spawn(async move { mailer.send(c).await });
+        }
+        let mut results = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            results.push(r.unwrap());
+        }
+        results
+    });
+    assert_eq!(results.len(), n);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    // Every one arrived, each with its own recipient: nothing leaked between
+    // the sandboxes.
+    let dumps = sink.dumps(n);
+    assert_eq!(dumps.len(), n);
+    for i in 0..n {
+        let rcpt = format!("X-Rcpt-Args: <user{i}@example.com>\n");
+        assert_eq!(
+            dumps.iter().filter(|d| d.contains(&rcpt)).count(),
+            1,
+            "{rcpt}"
+        );
+    }
+}
+
+#[test]
+fn a_session_sends_several_messages_and_streams_a_large_one() {
+    let Some(sink) = Sink::start() else { return };
+    let mailer = mailer();
+    let rt = runtime();
+    let sandbox = smtp_host::Sandbox {
+        grant: sink.grant(),
+        ..smtp_host::Sandbox::default()
+    };
+    // A message over the sandbox's memory limit can only go by streaming.
+    let big: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .copied()
+        .chain(b"0123456789 streamed line of the message\r\n".repeat(2_000_000))
+        .collect();
+    assert!(big.len() > smtp_host::Sandbox::default().memory_limit);
+    let info = smtp_proto::data::MessageInfo::scan(&big).unwrap();
+    rt.block_on(async {
+        let mut s = mailer
+            .session(&sink.server(), smtp_host::Options::default(), sandbox)
+            .await
+            .unwrap();
+        for i in 0..3 {
+            let r = s
+                .send(
+                    "me@example.com",
+                    &[format!("s{i}@example.com")],
+                    "Subject: s\n\nhi\n",
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.accepted, [format!("s{i}@example.com")]);
+        }
+        // A refusal of one message leaves the session usable.
+        let e = s
+            .send("me@example.com", &["bad\r\n@example.com".into()], "x")
+            .await
+            .unwrap_err();
+        assert_eq!(e.case(), "invalid-input");
+        let r = s
+            .send_stream(
+                "me@example.com",
+                &["big@example.com".into()],
+                info,
+                &big[..],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.reply.code, 250);
+        s.quit().await.unwrap();
+    });
+    let dumps = sink.dumps(4);
+    assert_eq!(dumps.len(), 4);
+    let streamed = dumps
+        .iter()
+        .find(|d| d.contains("X-Rcpt-Args: <big@example.com>"))
+        .unwrap();
+    // smtp-sink stores lines with LF: the whole message arrived.
+    assert_eq!(
+        streamed
+            .matches("0123456789 streamed line of the message\n")
+            .count(),
+        2_000_000
+    );
+}
