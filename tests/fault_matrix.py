@@ -44,6 +44,8 @@ class Row:
     shown_re: bool = False
     # Lines (regexes) that must appear somewhere in the transcript, in order.
     shows: list = field(default_factory=list)
+    # Needs the native host (network policy, whole-call deadline).
+    native_only: bool = False
 
 
 class EhloNotImplemented(Recorder):
@@ -87,11 +89,12 @@ ROWS = [
         via="a closed port"),
     Row("denied-by-policy", "the network policy does not grant the server", aio(), 77,
         "denied: the host's network policy does not allow connecting to 127.0.0.1:{port}",
-        args=[FROM, TO, "--grant", "tcp://127.0.0.1:1"], received=[], via="aiosmtpd, --grant"),
+        args=[FROM, TO, "--grant", "tcp://127.0.0.1:1"], received=[], via="aiosmtpd, --grant",
+        native_only=True),
     Row("lookup-not-granted", "the name is not the granted one (no DNS for other names)",
         aio(), 77, 'denied: the host does not allow looking up "localhost"',
         target="localhost:{port}", args=[FROM, TO, "--grant", "tcp://127.0.0.1:{port}"],
-        received=[], via="aiosmtpd, --grant"),
+        received=[], via="aiosmtpd, --grant", native_only=True),
     # ---------------------------------------------------------- disconnects
     Row("closes-at-once", "the server accepts and closes at once", sink("-q", "CONNECT"), 74,
         "server-disconnected: the server closed the connection without a greeting (at greeting)",
@@ -215,7 +218,8 @@ ROWS = [
     Row("trickling-server", "the server sends one byte a second, forever",
         fault(("trickle", b"220-slow\r\n", 1.0)), 75,
         "timeout: the send took longer than its deadline of 3 s",
-        args=[FROM, TO, "--timeout", "60", "--deadline", "3"], received=[], via="scripted"),
+        args=[FROM, TO, "--timeout", "60", "--deadline", "3"], received=[], via="scripted",
+        native_only=True),
     # ---------------------------------------------------------- extensions
     Row("utf8-without-smtputf8", "a non-ASCII address, and the server lacks SMTPUTF8",
         aio(enable_SMTPUTF8=False), 69,

@@ -279,6 +279,7 @@ def test_non_ascii_address_with_smtputf8():
 
 
 
+@pytest.mark.native_only
 def test_the_embedding_example_sends_through_the_library():
     """host/examples/embed.rs, the README's 20 lines, against aiosmtpd."""
     import subprocess

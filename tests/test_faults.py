@@ -16,7 +16,11 @@ BANNER = " *** Your message may not have been sent!"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: r.id)
+@pytest.mark.parametrize(
+    "row",
+    [pytest.param(r, marks=pytest.mark.native_only) if r.native_only else r for r in ROWS],
+    ids=lambda r: r.id,
+)
 def test_fault(row, tmp_path):
     ctx = row.server() if row.server else contextlib.nullcontext()
     with ctx as srv:
@@ -61,6 +65,7 @@ def test_fault(row, tmp_path):
         assert srv.commands() == row.received, r
 
 
+@pytest.mark.native_only
 def test_the_readme_table_is_the_matrix():
     """The README's failure table is generated from the rows."""
     import subprocess
@@ -91,6 +96,7 @@ def peak_rss_kib(*args):
     return os.waitstatus_to_exitcode(status), usage.ru_maxrss
 
 
+@pytest.mark.native_only
 def test_hostile_replies_do_not_grow_memory():
     """Memory stays bounded whatever the server sends. The bound: the guest
     keeps at most one reply line (8 KiB), one reply (256 lines, 64 KiB) and

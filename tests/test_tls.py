@@ -8,6 +8,8 @@ import json
 import ssl
 
 import pytest
+
+pytestmark = pytest.mark.native_only
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from conftest import run_send

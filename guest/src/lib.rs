@@ -3,8 +3,6 @@
 //! goes to the host.
 
 mod convert;
-mod driver;
-mod net;
 
 use std::cell::RefCell;
 use std::time::Duration;
@@ -13,7 +11,8 @@ use smtp_proto::data::MessageInfo;
 use smtp_proto::server::{ServerAddress, ServerError};
 use smtp_proto::{Client, Error};
 
-use driver::Link;
+use smtp_proto::Event;
+use smtp_wasi::driver::{Link, Log};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -22,28 +21,8 @@ mod bindings {
     });
 }
 
-/// `wasi:tls`, with its streams the same types as the sockets' streams.
-mod tls_bindings {
-    wit_bindgen::generate!({
-        inline: "
-            package smtp-send:tls-import;
-            world tls { import wasi:tls/types@0.2.0-draft; }
-        ",
-        path: "../wit",
-        features: ["tls"],
-        with: {
-            "wasi:io/streams@0.2.12": wasip2::io::streams,
-            "wasi:io/poll@0.2.12": wasip2::io::poll,
-            "wasi:io/error@0.2.12": wasip2::io::error,
-            "wasi:tls/types@0.2.0-draft": generate,
-        },
-    });
-}
-
-pub(crate) use tls_bindings::wasi::tls::types as tls;
-
 use bindings::exports::smtp_send::client::mailer::{self, Guest, GuestSession};
-use bindings::smtp_send::client::host;
+use bindings::smtp_send::client::host::{self, Direction};
 use bindings::smtp_send::client::types::{Options, Receipt, SmtpError};
 
 struct Component;
@@ -99,13 +78,24 @@ fn send(
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
         let config = convert::config(options)?;
         let tls = config.tls;
-        let transcript = config.transcript;
+        let log = host_log(config.transcript);
         let mut client = Client::new(config, from, to, info)?;
-        let mut link = Link::connect(&server, tls, timeout(options), transcript)?;
+        let mut link = Link::connect(&server, tls, timeout(options), log)?;
         link.run_with_body(&mut client, message.as_bytes(), info.wire_ready, |_| false);
         client.into_outcome().unwrap_or_else(no_outcome)
     };
     run().map(convert::receipt).map_err(convert::smtp_error)
+}
+
+/// Transcript events go to the host's `log`, when anyone shows them.
+fn host_log(transcript: bool) -> Log {
+    transcript.then(|| -> Box<dyn Fn(Event)> {
+        Box::new(|event| match event {
+            Event::Send(line) => host::log(Direction::Send, &line),
+            Event::Reply(line) => host::log(Direction::Reply, &line),
+            Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
+        })
+    })
 }
 
 fn closed() -> Error {
@@ -155,9 +145,9 @@ impl GuestSession for Session {
             let server = parse_server(&server)?;
             let config = convert::config(&options)?;
             let tls = config.tls;
-            let transcript = config.transcript;
+            let log = host_log(config.transcript);
             let mut client = Client::session(config)?;
-            let mut link = Link::connect(&server, tls, timeout(&options), transcript)?;
+            let mut link = Link::connect(&server, tls, timeout(&options), log)?;
             link.run(&mut client, Client::is_ready);
             if !client.is_ready() {
                 return Err(match client.take_outcome() {

@@ -61,7 +61,21 @@ impl Session {
         from: &str,
         to: &[String],
         info: MessageInfo,
+        reader: impl Read,
+    ) -> Result<Receipt, SendError> {
+        self.send_stream_with_progress(from, to, info, reader, &mut |_| {})
+            .await
+    }
+
+    /// As [`Session::send_stream`], reporting the bytes handed to the
+    /// component (and so written to the server) after each chunk.
+    pub async fn send_stream_with_progress(
+        &mut self,
+        from: &str,
+        to: &[String],
+        info: MessageInfo,
         mut reader: impl Read,
+        progress: &mut dyn FnMut(u64),
     ) -> Result<Receipt, SendError> {
         let handle = self.handle()?;
         self.store.restart_deadline();
@@ -74,6 +88,7 @@ impl Session {
         let result = within(self.store.deadline, run).await;
         self.store.finish(result)?;
         let mut chunk = vec![0; CHUNK];
+        let mut sent = 0u64;
         loop {
             let n = read_full(&mut reader, &mut chunk).map_err(|e| {
                 SendError::Smtp(crate::SmtpError::InvalidInput(format!(
@@ -86,6 +101,8 @@ impl Session {
             let run = api.call_write(&mut self.store.store, handle, &chunk[..n]);
             let result = within(self.store.deadline, run).await;
             self.store.finish(result)?;
+            sent += n as u64;
+            progress(sent);
         }
         let run = api.call_finish(&mut self.store.store, handle);
         let result = within(self.store.deadline, run).await;

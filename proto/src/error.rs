@@ -136,6 +136,7 @@ pub mod exit {
     pub const NOHOST: i32 = 68;
     pub const UNAVAILABLE: i32 = 69;
     pub const SOFTWARE: i32 = 70;
+    pub const CANTCREAT: i32 = 73;
     pub const IOERR: i32 = 74;
     pub const TEMPFAIL: i32 = 75;
     pub const PROTOCOL: i32 = 76;

@@ -20,8 +20,11 @@ pub mod error;
 pub mod extension;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod message;
 pub mod reply;
+pub mod report;
 pub mod server;
+pub mod transcript;
 
 pub use client::{Client, Config, Event, Receipt};
 pub use error::{Error, Refusal, Stage, TlsFailure};

@@ -1,19 +1,22 @@
 //! `smtp-send`: the seed program (smtplib with `set_debuglevel(1)` and its
 //! error handling), with the SMTP client sandboxed in a component.
 
+mod compose;
 mod message;
+mod output;
 mod report;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use message::{default_message, Body, Message};
-use report::failure;
+use message::{Body, Message};
+use report::Reporter;
+use smtp_proto::message::default_message;
 
 use anyhow::Context as _;
 use clap::Parser;
-use smtp_host::transcript::{Silent, Stderr};
+use smtp_host::transcript::Silent;
 use smtp_host::{
     Call, Credentials, Grant, Mailer, Mechanism, Options, Receipt, Sandbox, SendError, TlsMode,
     TlsTrust,
@@ -131,6 +134,45 @@ struct Args {
     /// Send credentials even over an unencrypted connection.
     #[arg(long, requires = "user")]
     allow_plaintext_auth: bool,
+
+    /// Build a MIME message with this subject (non-ASCII is RFC 2047 encoded)
+    /// instead of the default test message.
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["message", "size"])]
+    subject: Option<String>,
+
+    /// The built message's text: TEXT, or @FILE for a file's contents.
+    #[arg(long, value_name = "TEXT|@FILE", conflicts_with_all = ["message", "size"])]
+    body: Option<String>,
+
+    /// Another header of the built message (repeatable).
+    #[arg(long, value_name = "NAME: VALUE", conflicts_with_all = ["message", "size"])]
+    header: Vec<String>,
+
+    /// Attach a file to the built message (repeatable; MIME type from its name).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["message", "size"])]
+    attach: Vec<PathBuf>,
+
+    /// Also send to ADDR, listed in the Cc: header (repeatable).
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["message", "size"])]
+    cc: Vec<String>,
+
+    /// Also send to ADDR, in the envelope only: never in a header (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    bcc: Vec<String>,
+
+    /// Transcript format: text (smtplib's debug lines) or json (one object
+    /// per line: {"t", "dir", "line"}, never abbreviated).
+    #[arg(long, value_name = "FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    transcript: String,
+
+    /// Write the transcript to PATH instead of stderr.
+    #[arg(long, value_name = "PATH")]
+    transcript_file: Option<PathBuf>,
+
+    /// Print the result as one JSON object on stdout, and nothing else there.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,12 +226,18 @@ fn main() {
         Ok(args) => args,
         Err(e) => {
             let _ = e.print();
-            std::process::exit(if e.use_stderr() { exit::USAGE } else { 0 });
+            let status = if e.use_stderr() { exit::USAGE } else { 0 };
+            if status != 0 && std::env::args().any(|a| a == "--json") {
+                let what = e.kind().to_string();
+                Reporter { json: true }.refused(&format!("usage: {what}"), status);
+            }
+            std::process::exit(status);
         }
     };
-    let status = match run(args) {
+    let reporter = Reporter { json: args.json };
+    let status = match run(args, &reporter) {
         Ok(status) => status,
-        Err(e) => failure(&[format!("trap: {e:#}")], exit::SOFTWARE),
+        Err(e) => reporter.refused(&format!("trap: {e:#}"), exit::SOFTWARE),
     };
     // The results are printed: leave without tearing down the engine and
     // the compiled code (unmapping it costs more than the send did).
@@ -197,8 +245,27 @@ fn main() {
     std::process::exit(status)
 }
 
-fn run(args: Args) -> anyhow::Result<i32> {
-    let messages = if let Some(size) = args.size {
+fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
+    let failure = |lines: &[String], status: i32| reporter.refused(&lines[0], status);
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet;
+    let parts = compose::Parts {
+        from: &args.from,
+        to: &args.to,
+        cc: &args.cc,
+        subject: args.subject.as_deref(),
+        body: args.body.as_deref(),
+        headers: &args.header,
+        attachments: &args.attach,
+    };
+    let messages = if parts.wanted() {
+        match compose::build(&parts) {
+            Ok(text) => vec![Message {
+                label: String::new(),
+                body: Body::Text(text),
+            }],
+            Err((line, status)) => return Ok(failure(&[line], status)),
+        }
+    } else if let Some(size) = args.size {
         vec![Message {
             label: String::new(),
             body: message::generated(&args.from, &args.to, size),
@@ -210,8 +277,14 @@ fn run(args: Args) -> anyhow::Result<i32> {
         }]
     } else {
         let mut messages = Vec::new();
+        // On a terminal, large messages are streamed so that progress shows.
+        let inline = if progress {
+            1 << 20
+        } else {
+            message::INLINE_LIMIT
+        };
         for path in &args.message {
-            match message::read_file(path) {
+            match message::read_file(path, inline) {
                 Ok(m) => messages.push(m),
                 Err((line, status)) => return Ok(failure(&[line], status)),
             }
@@ -265,8 +338,8 @@ fn run(args: Args) -> anyhow::Result<i32> {
         allow_plaintext_auth: args.allow_plaintext_auth,
         ..Options::default()
     };
-    if let Some(name) = args.ehlo {
-        options.client_name = name;
+    if let Some(name) = &args.ehlo {
+        options.client_name = name.clone();
     }
     let largest = messages
         .iter()
@@ -288,15 +361,16 @@ fn run(args: Args) -> anyhow::Result<i32> {
         }),
         deadline: args.deadline,
         memory_limit: Sandbox::default().memory_limit + 2 * largest,
-        transcript: if args.quiet {
-            Arc::new(Silent)
-        } else {
-            Arc::new(Stderr {
-                timestamps: args.debug >= 2,
-            })
+        transcript: match transcript(&args) {
+            Ok(t) => t,
+            Err(line) => return Ok(failure(&[line], exit::CANTCREAT)),
         },
         trust,
     };
+    if args.transcript == "json" {
+        // Machines get the whole message, not the first 20 lines.
+        options.message_lines_logged = u32::MAX;
+    }
 
     // One sandbox at a time. A pool pays off over many sends; for one, its
     // set-up costs more than it saves.
@@ -309,13 +383,22 @@ fn run(args: Args) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    // The envelope: the To: recipients, then Cc and Bcc.
+    let envelope: Vec<String> = args
+        .to
+        .iter()
+        .chain(&args.cc)
+        .chain(&args.bcc)
+        .cloned()
+        .collect();
     let job = Job {
         mailer: &mailer,
         server: server.to_string(),
-        from: args.from,
-        to: args.to,
+        from: args.from.clone(),
+        to: envelope,
         options,
         sandbox,
+        progress,
     };
     let session = args.reuse
         || messages.len() > 1
@@ -337,7 +420,32 @@ fn run(args: Args) -> anyhow::Result<i32> {
             started.elapsed().as_secs_f64()
         );
     }
-    Ok(report::print(&results, args.count))
+    Ok(reporter.results(&results, args.count))
+}
+
+/// The transcript sink the options ask for.
+fn transcript(args: &Args) -> Result<Arc<dyn smtp_host::Transcript>, String> {
+    if args.quiet {
+        return Ok(Arc::new(Silent));
+    }
+    let out: output::Sink =
+        std::sync::Mutex::new(match &args.transcript_file {
+            None => Box::new(std::io::stderr()),
+            Some(path) => Box::new(std::fs::File::create(path).map_err(|e| {
+                format!("invalid-input: cannot write transcript file {path:?}: {e}")
+            })?),
+        });
+    Ok(if args.transcript == "json" {
+        Arc::new(output::Json {
+            out,
+            start: Instant::now(),
+        })
+    } else {
+        Arc::new(output::Text {
+            out,
+            timestamps: args.debug >= 2,
+        })
+    })
 }
 
 /// What every send of this run shares.
@@ -348,6 +456,8 @@ struct Job<'a> {
     to: Vec<String>,
     options: Options,
     sandbox: Sandbox,
+    /// Show progress of streamed messages (stderr is a terminal).
+    progress: bool,
 }
 
 /// One send's label and outcome.
@@ -402,7 +512,19 @@ impl Job<'_> {
                         session.send_stream(&self.from, &self.to, info, body).await
                     }
                     Body::File { path, info } => match std::fs::File::open(path) {
-                        Ok(file) => session.send_stream(&self.from, &self.to, *info, file).await,
+                        Ok(file) => {
+                            let mut progress = output::Progress::new(info.size);
+                            let mut show = |sent| {
+                                if self.progress {
+                                    progress.sent(sent)
+                                }
+                            };
+                            session
+                                .send_stream_with_progress(
+                                    &self.from, &self.to, *info, file, &mut show,
+                                )
+                                .await
+                        }
                         Err(e) => Err(SendError::Smtp(smtp_host::SmtpError::InvalidInput(
                             format!("cannot read message file {path:?}: {e}"),
                         ))),

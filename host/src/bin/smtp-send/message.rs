@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use smtp_proto::data::{MessageInfo, Scanner};
 use smtp_proto::error::exit;
+use smtp_proto::message::fold_list;
 
 /// Files up to this size are read whole and sent as one string; larger ones
 /// are streamed to the component in chunks, so memory stays bounded.
@@ -43,16 +44,6 @@ impl Message {
 
 /// A failure before anything is sent: the report line and exit status.
 pub type Refusal = (String, i32);
-
-/// The seed program's test message. A long `To:` is folded (RFC 5322
-/// §2.2.3) so no line passes 78 characters where an address allows.
-pub fn default_message(from: &str, to: &[String]) -> String {
-    format!(
-        "{}\nFrom: {from}\nSubject: Test Message from smtp-send\n\n\
-         This is a test message sent to you from the program.\n",
-        fold_list("To", to)
-    )
-}
 
 /// A test message whose body is `size` octets of 80-octet lines, for load
 /// tests (the same shape as the benchmark kit's peers send). Over
@@ -151,31 +142,9 @@ impl Read for GeneratedBody {
     }
 }
 
-pub fn fold_list(name: &str, items: &[String]) -> String {
-    let mut out = format!("{name}:");
-    let mut line = out.len();
-    for (i, item) in items.iter().enumerate() {
-        let piece = if i + 1 < items.len() {
-            format!("{item},")
-        } else {
-            item.clone()
-        };
-        if i > 0 && line + 1 + piece.len() > 78 {
-            out.push_str("\n ");
-            line = 1;
-        } else {
-            out.push(' ');
-            line += 1;
-        }
-        out.push_str(&piece);
-        line += piece.len();
-    }
-    out
-}
-
 /// A message file (`-`: stdin). The component takes text, so it must be
 /// UTF-8; a large file is checked and measured here, then streamed.
-pub fn read_file(path: &Path) -> Result<Message, Refusal> {
+pub fn read_file(path: &Path, inline_limit: u64) -> Result<Message, Refusal> {
     let label = path.display().to_string();
     let unreadable = |e: std::io::Error| {
         (
@@ -192,7 +161,7 @@ pub fn read_file(path: &Path) -> Result<Message, Refusal> {
         });
     }
     let len = std::fs::metadata(path).map_err(unreadable)?.len();
-    if len <= INLINE_LIMIT {
+    if len <= inline_limit {
         let buf = std::fs::read(path).map_err(unreadable)?;
         return text(path, buf).map(|t| Message {
             label,
@@ -286,32 +255,6 @@ pub fn secret(file: Option<&Path>) -> Result<String, Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_message_is_the_seeds() {
-        let to = vec!["a@example.com".to_string(), "b@example.com".to_string()];
-        assert_eq!(
-            default_message("me@example.com", &to),
-            "To: a@example.com, b@example.com\nFrom: me@example.com\n\
-             Subject: Test Message from smtp-send\n\n\
-             This is a test message sent to you from the program.\n"
-        );
-    }
-
-    #[test]
-    fn long_to_headers_are_folded() {
-        let to: Vec<String> = (0..100).map(|i| format!("user{i}@example.com")).collect();
-        let msg = default_message("me@example.com", &to);
-        let header: Vec<&str> = msg
-            .lines()
-            .take_while(|l| !l.starts_with("From:"))
-            .collect();
-        assert!(header.len() > 20);
-        assert!(header.iter().all(|l| l.len() <= 78), "{header:?}");
-        assert!(header[1..].iter().all(|l| l.starts_with(' ')));
-        let unfolded = header.join("");
-        assert_eq!(unfolded, format!("To: {}", to.join(", ")));
-    }
 
     #[test]
     fn generated_messages_have_the_size_asked() {

@@ -7,8 +7,10 @@ use smtp_proto::client::TlsMode;
 use smtp_proto::server::{Host, ServerAddress};
 use smtp_proto::{Client, Error, Event};
 
-use crate::bindings::smtp_send::client::host::{self, Direction};
 use crate::net::{self, deadline_after, Connection, Instant, NetError};
+
+/// Where transcript events go (`None`: nobody shows them).
+pub type Log = Option<Box<dyn Fn(Event)>>;
 
 /// Message bytes handed to the encoder at a time: large enough that a big
 /// message costs few host calls, small enough to keep memory flat.
@@ -29,7 +31,7 @@ pub struct Link {
     reply_deadline: Instant,
     /// Something was written since the last read.
     wrote: bool,
-    transcript: bool,
+    log: Log,
 }
 
 impl Link {
@@ -38,11 +40,11 @@ impl Link {
         server: &ServerAddress,
         tls: TlsMode,
         timeout: Duration,
-        transcript: bool,
+        log: Log,
     ) -> Result<Link, Error> {
         let mut conn = net::connect(server, timeout, &mut |line| {
-            if transcript {
-                host::log(Direction::Info, line.as_bytes());
+            if let Some(log) = &log {
+                log(Event::Info(line));
             }
         })?;
         let server_name = match &server.host {
@@ -64,7 +66,7 @@ impl Link {
             epoch: 0,
             reply_deadline: 0,
             wrote: false,
-            transcript,
+            log,
         })
     }
 
@@ -73,7 +75,7 @@ impl Link {
     pub fn run(&mut self, client: &mut Client, until: impl Fn(&Client) -> bool) {
         loop {
             while let Some(event) = client.poll_event() {
-                if self.transcript {
+                if let Some(log) = &self.log {
                     log(event);
                 }
             }
@@ -186,13 +188,5 @@ impl Link {
             NetError::Closed => client.handle_eof(),
             NetError::Failed(detail) => client.handle_io_error(detail),
         }
-    }
-}
-
-fn log(event: Event) {
-    match event {
-        Event::Send(line) => host::log(Direction::Send, &line),
-        Event::Reply(line) => host::log(Direction::Reply, &line),
-        Event::Info(text) => host::log(Direction::Info, text.as_bytes()),
     }
 }

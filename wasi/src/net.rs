@@ -8,6 +8,7 @@ use std::time::Duration;
 use smtp_proto::server::{Host, ServerAddress};
 use smtp_proto::{Error, Stage, TlsFailure};
 
+#[cfg(feature = "tls")]
 use crate::tls::{ClientConnection, ClientHandshake};
 use wasip2::clocks::monotonic_clock;
 use wasip2::io::poll::{poll, Pollable};
@@ -64,6 +65,7 @@ impl Streams {
 pub struct Connection {
     timer: RefCell<Option<(Instant, Pollable)>>,
     io: Option<Streams>,
+    #[cfg(feature = "tls")]
     _tls: Option<ClientConnection>,
     _socket: TcpSocket,
 }
@@ -80,6 +82,7 @@ impl Connection {
         Connection {
             timer: RefCell::new(None),
             io: Some(Streams::new(input, output)),
+            #[cfg(feature = "tls")]
             _tls: None,
             _socket: socket,
         }
@@ -168,9 +171,19 @@ impl Connection {
         }
     }
 
+    /// Without wasi:tls (the command component for stock runtimes).
+    #[cfg(not(feature = "tls"))]
+    pub fn start_tls(&mut self, _: &str, _: Instant) -> Result<(), (TlsFailure, String)> {
+        Err((
+            TlsFailure::Handshake,
+            "this build of the component has no TLS (wasi:tls): use the native smtp-send".into(),
+        ))
+    }
+
     /// Runs the TLS handshake over the connection (through the host's
     /// `wasi:tls`, which also verifies the certificate against `server_name`)
     /// and carries on over the encrypted streams.
+    #[cfg(feature = "tls")]
     pub fn start_tls(
         &mut self,
         server_name: &str,
@@ -218,6 +231,7 @@ impl Connection {
 
 /// The host reports certificate problems in words that name the
 /// certificate; anything else is a failed handshake.
+#[cfg(feature = "tls")]
 fn classify_tls_error(message: &str) -> (TlsFailure, String) {
     let line = first_line(message);
     let failure = if line.to_ascii_lowercase().contains("certificate") {
