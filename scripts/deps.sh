@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, on a fresh Debian machine:
-# the wasm32-wasip2 Rust target, Postfix (for smtp-sink and the MTA tests) and
-# the Python packages of tests/requirements.txt. Skips what is already there.
+# the wasm32-wasip2 Rust target, Postfix (for smtp-sink and the MTA tests),
+# the Python packages of tests/requirements.txt, the wasmtime CLI at the
+# host's wasmtime version (the command component's tests) and Node.js (the
+# second-language host, examples/js). Skips what is already there.
 # Usage: scripts/deps.sh [--demo]   (--demo: only what `make demo` needs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,4 +38,21 @@ if [ "${1:-}" != --demo ] && { [ ! -x /usr/sbin/smtp-sink ] || ! command -v sasl
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     postfix sasl2-bin libsasl2-modules >/dev/null
+fi
+
+[ "${1:-}" = --demo ] && exit 0
+
+# The stock wasmtime CLI, at the version the host is built with (Cargo.lock).
+version=$(sed -n '/^name = "wasmtime"$/{n;s/^version = "\(.*\)"$/\1/p;q}' Cargo.lock)
+have=$( (wasmtime --version || ~/.cargo/bin/wasmtime --version) 2>/dev/null | awk '{print $2}' | head -1)
+if [ "$have" != "$version" ]; then
+  echo "deps: cargo install wasmtime-cli $version (about 15 minutes on 2 cores)" >&2
+  cargo install --quiet --locked wasmtime-cli --version "$version"
+fi
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "deps: installing Debian's nodejs, npm" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    nodejs npm >/dev/null
 fi

@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,9 @@ BIN = Path(os.environ.get("SMTP_SEND", ROOT / "target/release/smtp-send"))
 RUNNER = os.environ.get("SMTP_SEND_RUNNER", "native")
 WASM = Path(os.environ.get("SMTP_SEND_WASM",
                            ROOT / "target/wasm32-wasip2/release/smtp-send.wasm"))
-WASMTIME = os.environ.get("WASMTIME", "wasmtime")
+# scripts/deps.sh installs it with `cargo install`, into ~/.cargo/bin.
+WASMTIME = os.environ.get("WASMTIME") or shutil.which("wasmtime") or os.path.expanduser(
+    "~/.cargo/bin/wasmtime")
 CERTGEN = BIN.parent / "certgen"
 CACHE = tempfile.mkdtemp(prefix="smtp-send-cache-")
 
