@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import run_send
+from conftest import ROOT, run_send
 from servers import AioServer, Recorder, SmtpSink
 
 FROM = "me@example.com"
@@ -299,3 +299,10 @@ def test_the_embedding_example_sends_through_the_library():
     assert srv.envelopes[0]["content"] == b"Subject: hello\r\n\r\nHello from a sandbox.\r\n"
     assert refused.stdout == (
         "recipients-refused: nobody@example.com: 550 5.1.1 no such user (exit 69)\n"), refused
+
+
+def test_the_readme_shows_the_embedding_example_as_it_is():
+    """The README's Rust snippet is the tested example, not a copy that drifts."""
+    readme = (ROOT / "README.md").read_text()
+    code = (ROOT / "host/examples/embed.rs").read_text()
+    assert f"```rust\n{code}```\n" in readme

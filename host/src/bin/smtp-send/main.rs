@@ -24,17 +24,32 @@ use smtp_host::{
 use smtp_proto::error::exit;
 use smtp_proto::server::{ServerAddress, ServerError};
 
+const EXAMPLES: &str = "\
+Examples:
+  # The default test message, to a local debugging server (python -m aiosmtpd -n):
+  smtp-send localhost:8025 me@example.com you@example.com
+
+  # A real message, with an attachment, over STARTTLS with a login:
+  SMTP_PASSWORD=secret smtp-send --starttls --user me \\
+      --subject 'Quarterly report' --body @notes.txt --attach report.pdf \\
+      mail.example.com:587 me@example.com you@example.com
+
+  # A message file, the result as JSON for a script, the transcript to a file:
+  smtp-send --message msg.eml --json --transcript json --transcript-file t.jsonl \\
+      mail.example.com me@example.com you@example.com";
+
 /// Send one message through an SMTP server and show the whole conversation.
 ///
 /// The SMTP client runs as a WebAssembly component that may reach SERVER and
 /// nothing else. The transcript goes to stderr in smtplib's debug format; the
 /// result goes to stdout. Exit status follows sysexits.h: 0 sent, 64 usage,
 /// 65 invalid input, 66 unreadable message file, 68 unknown host, 69 refused
-/// by the server (5xx) or extension missing, 70 internal error, 74 I/O error
-/// or disconnect, 75 timeout or temporary refusal (4xx), 76 malformed reply,
-/// 77 denied by the sandbox's network policy.
+/// by the server (5xx) or extension missing, 70 internal error, 73 transcript
+/// file not writable, 74 I/O error or disconnect, 75 timeout or temporary
+/// refusal (4xx), 76 malformed reply, 77 denied by the sandbox's network
+/// policy or failed login.
 #[derive(Parser, Debug)]
-#[command(name = "smtp-send", version)]
+#[command(name = "smtp-send", version, after_long_help = EXAMPLES)]
 struct Args {
     /// The server: host, host:port, [v6addr]:port or an IP literal (port 25 by default).
     #[arg(value_name = "SERVER")]
