@@ -44,7 +44,7 @@ fi
 
 # The stock wasmtime CLI, at the version the host is built with (Cargo.lock).
 version=$(sed -n '/^name = "wasmtime"$/{n;s/^version = "\(.*\)"$/\1/p;q}' Cargo.lock)
-have=$( (wasmtime --version || ~/.cargo/bin/wasmtime --version) 2>/dev/null | awk '{print $2}' | head -1)
+have=$( { wasmtime --version || ~/.cargo/bin/wasmtime --version; } 2>/dev/null | awk '{print $2}' | head -1 || true)
 if [ "$have" != "$version" ]; then
   echo "deps: cargo install wasmtime-cli $version (about 15 minutes on 2 cores)" >&2
   cargo install --quiet --locked wasmtime-cli --version "$version"

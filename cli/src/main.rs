@@ -47,7 +47,7 @@ struct Args {
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     ehlo: String,
     /// Seconds to wait for each complete reply, and for the connect.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = smtp_proto::args::seconds)]
     timeout: Duration,
     /// Send this file as the message ('-' for stdin; the runtime must map its
     /// directory, e.g. wasmtime's --dir) instead of the default test message.
@@ -63,16 +63,6 @@ struct Args {
     /// Never pipeline commands, even when the server offers PIPELINING.
     #[arg(long)]
     no_pipelining: bool,
-}
-
-fn positive_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err("must be more than 0 and at most 86400".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn main() {

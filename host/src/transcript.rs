@@ -42,14 +42,21 @@ pub struct Stderr {
 
 impl Transcript for Stderr {
     fn line(&self, direction: Direction, bytes: &[u8]) {
-        let mut text = String::with_capacity(bytes.len() + 32);
-        if self.timestamps {
-            text.push_str(&chrono::Local::now().format("%H:%M:%S%.6f ").to_string());
-        }
-        text.push_str(&format_line(direction, bytes));
-        text.push('\n');
         // One write per line, unbuffered: the last line before a hang is
         // the one a person needs to see.
+        let text = debug_line(direction, bytes, self.timestamps);
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
+}
+
+/// One line of smtplib's debug output, newline included, with the
+/// debuglevel-2 `HH:MM:SS.ffffff ` prefix when `timestamps`.
+pub fn debug_line(direction: Direction, bytes: &[u8], timestamps: bool) -> String {
+    let mut text = String::with_capacity(bytes.len() + 32);
+    if timestamps {
+        text.push_str(&chrono::Local::now().format("%H:%M:%S%.6f ").to_string());
+    }
+    text.push_str(&format_line(direction, bytes));
+    text.push('\n');
+    text
 }

@@ -448,16 +448,23 @@ impl Client {
         self.process_input();
     }
 
-    /// The server closed its side.
-    pub fn handle_eof(&mut self) {
+    /// Whether a lost connection needs no report of its own: the client is
+    /// closed or done (then it only closes), or a reply that came before the
+    /// loss explains more and has been taken instead.
+    fn loss_already_settled(&mut self) -> bool {
         if self.closed {
-            return;
+            return true;
         }
         if self.outcome.is_some() {
             self.close();
-            return;
+            return true;
         }
-        if self.take_early_reply() {
+        self.take_early_reply()
+    }
+
+    /// The server closed its side.
+    pub fn handle_eof(&mut self) {
+        if self.loss_already_settled() {
             return;
         }
         let stage = self.stage();
@@ -476,14 +483,7 @@ impl Client {
 
     /// Reading or writing failed.
     pub fn handle_io_error(&mut self, detail: String) {
-        if self.closed {
-            return;
-        }
-        if self.outcome.is_some() {
-            self.close();
-            return;
-        }
-        if self.take_early_reply() {
+        if self.loss_already_settled() {
             return;
         }
         let stage = self.stage();

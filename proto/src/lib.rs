@@ -12,6 +12,7 @@
 //! the user typed, [`error`] names every way a send can fail.
 
 pub mod address;
+pub mod args;
 pub mod auth;
 pub mod client;
 pub mod command;

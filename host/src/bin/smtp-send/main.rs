@@ -72,11 +72,11 @@ struct Args {
     ehlo: Option<String>,
 
     /// Seconds to wait for each complete reply, and for the connect.
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = smtp_proto::args::seconds)]
     timeout: Duration,
 
     /// Seconds the whole send may take, whatever the server or the component does.
-    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = smtp_proto::args::seconds)]
     deadline: Duration,
 
     /// Send this file as the message ('-' for stdin) instead of the default
@@ -217,16 +217,6 @@ fn parse_grant(s: &str) -> Result<String, String> {
         .allow(s)
         .map(|_| s.to_owned())
         .map_err(|e| e.to_string())
-}
-
-fn positive_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 86_400.0) {
-        return Err("must be more than 0 and at most 86400".into());
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn main() {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use smtp_host::transcript::{format_line, Direction, Transcript};
+use smtp_host::transcript::{debug_line, Direction, Transcript};
 use smtp_host::{Receipt, Refusal, Reply, SendError, SmtpError};
 
 /// Where a transcript is written: stderr, or a file.
@@ -22,12 +22,7 @@ pub struct Text {
 
 impl Transcript for Text {
     fn line(&self, direction: Direction, bytes: &[u8]) {
-        let mut text = String::with_capacity(bytes.len() + 32);
-        if self.timestamps {
-            text.push_str(&chrono::Local::now().format("%H:%M:%S%.6f ").to_string());
-        }
-        text.push_str(&format_line(direction, bytes));
-        text.push('\n');
+        let text = debug_line(direction, bytes, self.timestamps);
         // One write per line, unbuffered: the last line before a hang is the
         // one a person needs to see.
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
