@@ -14,15 +14,13 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use smtp_proto::client::TlsMode;
-use smtp_proto::data::MessageInfo;
 use smtp_proto::error::exit;
 use smtp_proto::message::default_message;
 use smtp_proto::report::{failure_lines, success_lines, BANNER};
-use smtp_proto::server::{ServerAddress, ServerError};
+use smtp_proto::server::ServerAddress;
 use smtp_proto::transcript::{format_line, Direction};
-use smtp_proto::{Client, Config, Error, Event};
-use smtp_wasi::driver::{Link, Log};
+use smtp_proto::{Config, Error, Event};
+use smtp_wasi::driver::{send_one, Log};
 
 /// Send one message through an SMTP server and show the whole conversation
 /// (the command-component build of smtp-send).
@@ -86,11 +84,10 @@ fn main() {
     }
 }
 
-fn fail(lines: &[String], status: i32) -> i32 {
+/// A failure of our own before anything was sent: the banner and its line.
+fn fail(line: &str, status: i32) -> i32 {
     println!("{BANNER}");
-    for line in lines {
-        println!("{line}");
-    }
+    println!("{line}");
     status
 }
 
@@ -99,17 +96,12 @@ fn run(args: Args) -> i32 {
         None => default_message(&args.from, &args.to),
         Some(path) => match read_message(path) {
             Ok(m) => m,
-            Err((line, status)) => return fail(&[line], status),
+            Err((line, status)) => return fail(&line, status),
         },
     };
     let server = match ServerAddress::parse(&args.server, args.port) {
         Ok(s) => s,
-        Err(e @ ServerError::Control(_)) => {
-            return fail(&[format!("invalid-input: {e}")], exit::DATAERR)
-        }
-        Err(e @ ServerError::Malformed(..)) => {
-            return fail(&[format!("address-error: {e}")], exit::NOHOST)
-        }
+        Err(e) => return report_failure(&e.into()),
     };
     let timestamps = args.debug >= 2;
     let log: Log = (!args.quiet).then(|| -> Box<dyn Fn(Event)> {
@@ -131,52 +123,25 @@ fn run(args: Args) -> i32 {
         transcript: !args.quiet,
         ..Config::default()
     };
-    let outcome = send(
-        &server,
-        &args.from,
-        &args.to,
-        &message,
-        config,
-        args.timeout,
-        log,
-    );
-    match outcome {
+    let envelope = (args.from.as_str(), args.to.as_slice());
+    match send_one(&server, config, args.timeout, envelope, &message, log) {
         Ok(receipt) => {
             for line in success_lines(&receipt, "") {
                 println!("{line}");
             }
             exit::OK
         }
-        Err(e) => {
-            let (lines, status) = failure_lines(&e);
-            for line in lines {
-                println!("{line}");
-            }
-            status
-        }
+        Err(e) => report_failure(&e),
     }
 }
 
-fn send(
-    server: &ServerAddress,
-    from: &str,
-    to: &[String],
-    message: &str,
-    config: Config,
-    timeout: Duration,
-    log: Log,
-) -> Result<smtp_proto::Receipt, Error> {
-    let info =
-        MessageInfo::scan(message.as_bytes()).map_err(|e| Error::InvalidInput(e.to_string()))?;
-    let mut client = Client::new(config, from, to, info)?;
-    let mut link = Link::connect(server, TlsMode::Off, timeout, log)?;
-    link.run_with_body(&mut client, message.as_bytes(), info.wire_ready, |_| false);
-    client.into_outcome().unwrap_or_else(|| {
-        Err(Error::ServerDisconnected {
-            stage: smtp_proto::Stage::Quit,
-            detail: "the connection ended without an outcome".into(),
-        })
-    })
+/// The banner and the error's lines on stdout; returns its exit status.
+fn report_failure(e: &Error) -> i32 {
+    let (lines, status) = failure_lines(e);
+    for line in lines {
+        println!("{line}");
+    }
+    status
 }
 
 fn read_message(path: &PathBuf) -> Result<String, (String, i32)> {

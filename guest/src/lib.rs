@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use smtp_proto::data::MessageInfo;
-use smtp_proto::server::{ServerAddress, ServerError};
+use smtp_proto::server::ServerAddress;
 use smtp_proto::{Client, Error};
 
 use smtp_proto::Event;
-use smtp_wasi::driver::{Link, Log};
+use smtp_wasi::driver::{send_one, Link, Log};
 
 mod bindings {
     wit_bindgen::generate!({
@@ -52,19 +52,11 @@ impl Guest for Component {
 
 bindings::export!(Component with_types_in bindings);
 
-fn parse_server(server: &str) -> Result<ServerAddress, Error> {
-    ServerAddress::parse(server, None).map_err(|e| match e {
-        ServerError::Control(_) => Error::InvalidInput(e.to_string()),
-        ServerError::Malformed(..) => Error::AddressError(e.to_string()),
-    })
-}
-
 fn timeout(options: &Options) -> Duration {
     Duration::from_millis(u64::from(options.reply_timeout_ms.max(1)))
 }
 
-/// One message, one connection. Every check on the input comes before the
-/// first network call.
+/// One message, one connection.
 fn send(
     server: &str,
     from: &str,
@@ -73,16 +65,10 @@ fn send(
     options: &Options,
 ) -> Result<Receipt, SmtpError> {
     let run = || {
-        let server = parse_server(server)?;
-        let info = MessageInfo::scan(message.as_bytes())
-            .map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let server = ServerAddress::parse(server, None)?;
         let config = convert::config(options)?;
-        let tls = config.tls;
         let log = host_log(config.transcript);
-        let mut client = Client::new(config, from, to, info)?;
-        let mut link = Link::connect(&server, tls, timeout(options), log)?;
-        link.run_with_body(&mut client, message.as_bytes(), info.wire_ready, |_| false);
-        client.into_outcome().unwrap_or_else(no_outcome)
+        send_one(&server, config, timeout(options), (from, to), message, log)
     };
     run().map(convert::receipt).map_err(convert::smtp_error)
 }
@@ -105,10 +91,6 @@ fn closed() -> Error {
     }
 }
 
-fn no_outcome<T>() -> Result<T, Error> {
-    Err(closed())
-}
-
 /// A session: the client state machine and its connection, across calls.
 pub struct Session {
     inner: RefCell<Inner>,
@@ -123,7 +105,7 @@ impl Inner {
     /// The result of the message under way once it is done (or the
     /// connection's failure).
     fn outcome(&mut self) -> Result<smtp_proto::Receipt, Error> {
-        self.client.take_outcome().unwrap_or_else(no_outcome)
+        self.client.take_outcome().unwrap_or_else(|| Err(closed()))
     }
 
     /// Drives until the client wants more body or is back to ready; an
@@ -142,7 +124,7 @@ impl Inner {
 impl GuestSession for Session {
     fn open(server: String, options: Options) -> Result<mailer::Session, SmtpError> {
         let open = || {
-            let server = parse_server(&server)?;
+            let server = ServerAddress::parse(&server, None)?;
             let config = convert::config(&options)?;
             let tls = config.tls;
             let log = host_log(config.transcript);
@@ -167,8 +149,7 @@ impl GuestSession for Session {
     fn send(&self, from: String, to: Vec<String>, message: String) -> Result<Receipt, SmtpError> {
         let inner = &mut *self.inner.borrow_mut();
         let mut send = || {
-            let info = MessageInfo::scan(message.as_bytes())
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let info = MessageInfo::scan(message.as_bytes())?;
             inner.client.begin(&from, &to, info)?;
             inner.link.run_with_body(
                 &mut inner.client,

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use crate::data::LineTooLong;
 use crate::reply::Reply;
+use crate::server::ServerError;
 
 /// The step of the conversation a failure happened in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -259,6 +261,24 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A SERVER that cannot be used: a control character in it may be an
+/// injection attempt (`invalid-input`); anything else is an addressing error.
+impl From<ServerError> for Error {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::Control(_) => Error::InvalidInput(e.to_string()),
+            ServerError::Malformed(..) => Error::AddressError(e.to_string()),
+        }
+    }
+}
+
+/// A message line SMTP cannot carry: refused before anything is sent.
+impl From<LineTooLong> for Error {
+    fn from(e: LineTooLong) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

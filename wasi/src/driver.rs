@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use smtp_proto::client::TlsMode;
+use smtp_proto::data::MessageInfo;
 use smtp_proto::server::{Host, ServerAddress};
-use smtp_proto::{Client, Error, Event};
+use smtp_proto::{Client, Config, Error, Event, Receipt, Stage};
 
 use crate::net::{self, deadline_after, Connection, Instant, NetError};
 
@@ -19,6 +20,30 @@ const BODY_CHUNK: usize = 256 * 1024;
 /// The end of a message in wire form that still goes through the client, so
 /// that it leaves with the final dot in one write.
 const DIRECT_TAIL: usize = 16 * 1024;
+
+/// One message over a new connection, then QUIT. Every check on the input
+/// comes before the first network call.
+pub fn send_one(
+    server: &ServerAddress,
+    config: Config,
+    timeout: Duration,
+    envelope: (&str, &[String]),
+    message: &str,
+    log: Log,
+) -> Result<Receipt, Error> {
+    let (from, to) = envelope;
+    let info = MessageInfo::scan(message.as_bytes())?;
+    let tls = config.tls;
+    let mut client = Client::new(config, from, to, info)?;
+    let mut link = Link::connect(server, tls, timeout, log)?;
+    link.run_with_body(&mut client, message.as_bytes(), info.wire_ready, |_| false);
+    client.into_outcome().unwrap_or_else(|| {
+        Err(Error::ServerDisconnected {
+            stage: Stage::Quit,
+            detail: "the connection ended without an outcome".into(),
+        })
+    })
+}
 
 /// A connection and what the loop needs to drive a client over it.
 pub struct Link {

@@ -18,11 +18,11 @@ use anyhow::Context as _;
 use clap::Parser;
 use smtp_host::transcript::Silent;
 use smtp_host::{
-    Call, Credentials, Grant, Mailer, Mechanism, Options, Receipt, Sandbox, SendError, TlsMode,
-    TlsTrust,
+    Call, Credentials, Grant, Mailer, Mechanism, Options, Receipt, Sandbox, SendError, SmtpError,
+    TlsMode, TlsTrust,
 };
 use smtp_proto::error::exit;
-use smtp_proto::server::{ServerAddress, ServerError};
+use smtp_proto::server::ServerAddress;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -251,7 +251,6 @@ fn main() {
 }
 
 fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
-    let failure = |lines: &[String], status: i32| reporter.refused(&lines[0], status);
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet;
     let parts = compose::Parts {
         from: &args.from,
@@ -268,7 +267,7 @@ fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
                 label: String::new(),
                 body: Body::Text(text),
             }],
-            Err((line, status)) => return Ok(failure(&[line], status)),
+            Err((line, status)) => return Ok(reporter.refused(&line, status)),
         }
     } else if let Some(size) = args.size {
         vec![Message {
@@ -291,7 +290,7 @@ fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
         for path in &args.message {
             match message::read_file(path, inline) {
                 Ok(m) => messages.push(m),
-                Err((line, status)) => return Ok(failure(&[line], status)),
+                Err((line, status)) => return Ok(reporter.refused(&line, status)),
             }
         }
         messages
@@ -314,7 +313,7 @@ fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
                 secret,
                 mechanism: args.auth,
             }),
-            Err((line, status)) => return Ok(failure(&[line], status)),
+            Err((line, status)) => return Ok(reporter.refused(&line, status)),
         },
     };
     let trust = if args.cafile.is_empty() {
@@ -322,16 +321,14 @@ fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
     } else {
         match TlsTrust::with_ca_files(&args.cafile) {
             Ok(t) => Some(Arc::new(t)),
-            Err(e) => return Ok(failure(&[format!("invalid-input: {e}")], exit::NOINPUT)),
+            Err(e) => return Ok(reporter.refused(&format!("invalid-input: {e}"), exit::NOINPUT)),
         }
     };
     let server = match ServerAddress::parse_with_default(&args.server, args.port, default_port) {
         Ok(s) => s,
-        Err(e @ ServerError::Control(_)) => {
-            return Ok(failure(&[format!("invalid-input: {e}")], exit::DATAERR))
-        }
-        Err(e @ ServerError::Malformed(..)) => {
-            return Ok(failure(&[format!("address-error: {e}")], exit::NOHOST))
+        Err(e) => {
+            let e = SmtpError::from(e);
+            return Ok(reporter.refused(&format!("{}: {e}", e.case()), e.exit_status()));
         }
     };
 
@@ -368,7 +365,7 @@ fn run(args: Args, reporter: &Reporter) -> anyhow::Result<i32> {
         memory_limit: Sandbox::default().memory_limit + 2 * largest,
         transcript: match transcript(&args) {
             Ok(t) => t,
-            Err(line) => return Ok(failure(&[line], exit::CANTCREAT)),
+            Err(line) => return Ok(reporter.refused(&line, exit::CANTCREAT)),
         },
         trust,
     };
