@@ -751,15 +751,18 @@ impl Client {
         }
     }
 
+    /// Fails on a reply that refused the command. A 421 closes at once,
+    /// whatever `leave` says: the server is going away (RFC 5321 §3.8).
+    fn fail_on_reply(&mut self, code: u16, err: Error, leave: Leave) {
+        let leave = if code == 421 { Leave::Close } else { leave };
+        self.fail(err, leave);
+    }
+
     fn dispatch(&mut self, cmd: Awaiting, reply: Reply) {
-        let closing = reply.code == 421;
         match cmd {
             Awaiting::Greeting if reply.code == 220 => self.send(Awaiting::Ehlo),
             Awaiting::Greeting => {
-                self.fail(
-                    Error::ConnectRefused(reply),
-                    if closing { Leave::Close } else { Leave::Quit },
-                );
+                self.fail_on_reply(reply.code, Error::ConnectRefused(reply), Leave::Quit);
             }
             Awaiting::Ehlo if reply.is_positive() => {
                 self.ext = Extensions::from_ehlo(&reply);
@@ -771,10 +774,7 @@ impl Client {
                 self.after_hello();
             }
             Awaiting::Ehlo | Awaiting::Helo => {
-                self.fail(
-                    Error::HeloRefused(reply),
-                    if closing { Leave::Close } else { Leave::Quit },
-                );
+                self.fail_on_reply(reply.code, Error::HeloRefused(reply), Leave::Quit);
             }
             Awaiting::StartTls if reply.code == 220 => {
                 if self.unread_after_reply > 0 {
@@ -796,13 +796,14 @@ impl Client {
                 }
             }
             Awaiting::StartTls => {
-                self.fail(
+                self.fail_on_reply(
+                    reply.code,
                     Error::TlsError {
                         failure: TlsFailure::Refused,
                         detail: "the server refused STARTTLS".into(),
                         reply: Some(reply),
                     },
-                    if closing { Leave::Close } else { Leave::Quit },
+                    Leave::Quit,
                 );
             }
             Awaiting::Auth(step) => self.on_auth_reply(step, reply),
@@ -812,20 +813,15 @@ impl Client {
                 }
             }
             Awaiting::Mail => {
+                let code = reply.code;
                 let refusal = Refusal {
                     address: self.from.clone(),
                     reply,
                 };
-                self.fail(
-                    Error::SenderRefused(refusal),
-                    if closing {
-                        Leave::Close
-                    } else {
-                        self.txn_leave(true)
-                    },
-                );
+                self.fail_on_reply(code, Error::SenderRefused(refusal), self.txn_leave(true));
             }
             Awaiting::Rcpt(i) => {
+                let closing = reply.code == 421;
                 let address = self.to[i].clone();
                 if reply.is_positive() {
                     self.accepted.push(address);
@@ -852,16 +848,13 @@ impl Client {
                 self.stage = Stage::Message;
             }
             Awaiting::Data => {
-                self.fail(
+                self.fail_on_reply(
+                    reply.code,
                     Error::DataRefused {
                         stage: Stage::Data,
                         reply,
                     },
-                    if closing {
-                        Leave::Close
-                    } else {
-                        self.txn_leave(true)
-                    },
+                    self.txn_leave(true),
                 );
             }
             Awaiting::EndOfData if reply.is_positive() => {
@@ -877,16 +870,13 @@ impl Client {
                 }
             }
             Awaiting::EndOfData => {
-                self.fail(
+                self.fail_on_reply(
+                    reply.code,
                     Error::DataRefused {
                         stage: Stage::EndOfData,
                         reply,
                     },
-                    if closing {
-                        Leave::Close
-                    } else {
-                        self.txn_leave(true)
-                    },
+                    self.txn_leave(true),
                 );
             }
             // A session's own QUIT (wrap-up replies go to drain_reply).
@@ -1038,17 +1028,13 @@ impl Client {
                     .auth_detail
                     .take()
                     .unwrap_or_else(|| "authentication failed".into());
-                let leave = if reply.code == 421 {
-                    Leave::Close
-                } else {
-                    Leave::Quit
-                };
-                self.fail(
+                self.fail_on_reply(
+                    reply.code,
                     Error::AuthFailed {
                         detail,
                         reply: Some(reply),
                     },
-                    leave,
+                    Leave::Quit,
                 );
             }
         }
