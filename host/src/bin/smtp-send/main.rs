@@ -515,10 +515,11 @@ impl Job<'_> {
                     }
                     Body::File { path, info } => match std::fs::File::open(path) {
                         Ok(file) => {
-                            let mut progress = output::Progress::new(info.size);
+                            let mut progress =
+                                self.progress.then(|| output::Progress::new(info.size));
                             let mut show = |sent| {
-                                if self.progress {
-                                    progress.sent(sent)
+                                if let Some(p) = &mut progress {
+                                    p.sent(sent)
                                 }
                             };
                             session

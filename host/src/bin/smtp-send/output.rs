@@ -2,7 +2,7 @@
 //! (`--transcript-file`), results as JSON (`--json`), and progress on a
 //! terminal.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -66,13 +66,11 @@ fn reply(r: &Reply) -> Value {
     })
 }
 
+/// A refused address beside its reply's fields.
 fn refusal(r: &Refusal) -> Value {
-    json!({
-        "address": r.address,
-        "code": r.reply.code,
-        "enhanced_status": r.reply.enhanced_status().map(|s| s.to_string()),
-        "text": r.reply.text(),
-    })
+    let mut v = reply(&r.reply);
+    v["address"] = json!(r.address);
+    v
 }
 
 /// One message's result, for `--json`.
@@ -132,12 +130,12 @@ pub fn error(e: &SendError) -> Value {
     v
 }
 
-/// Shows how much of a large message has gone, on a terminal only.
+/// Shows how much of a large message has gone (made only when stderr is a
+/// terminal), at most five times a second and once at the end.
 pub struct Progress {
     total: u64,
     start: Instant,
     shown: Instant,
-    enabled: bool,
 }
 
 impl Progress {
@@ -147,12 +145,11 @@ impl Progress {
             total,
             start: now,
             shown: now,
-            enabled: std::io::stderr().is_terminal(),
         }
     }
 
     pub fn sent(&mut self, bytes: u64) {
-        if !self.enabled || (self.shown.elapsed().as_millis() < 200 && bytes < self.total) {
+        if self.shown.elapsed().as_millis() < 200 && bytes < self.total {
             return;
         }
         self.shown = Instant::now();
