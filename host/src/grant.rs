@@ -70,7 +70,7 @@ impl Grant {
         let rest = spec.strip_prefix("tcp://").ok_or_else(syntax)?;
         let has_port = match rest.strip_prefix('[') {
             Some(v6) => v6.contains("]:"),
-            None => rest.contains(':') && rest.matches(':').count() == 1,
+            None => rest.matches(':').count() == 1,
         };
         if !has_port {
             return Err(syntax());

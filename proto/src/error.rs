@@ -248,14 +248,12 @@ impl fmt::Display for Error {
             Error::DataRefused { stage, reply } => write!(f, "{reply} (at {stage})"),
             // The detail names the kind of failure in words; the kind itself
             // is in the WIT record for machines.
-            Error::TlsError { detail, reply, .. } => match reply {
-                Some(r) => write!(f, "{r} ({detail})"),
-                None => f.write_str(detail),
-            },
-            Error::AuthFailed { detail, reply } => match reply {
-                Some(r) => write!(f, "{r} ({detail})"),
-                None => f.write_str(detail),
-            },
+            Error::TlsError { detail, reply, .. } | Error::AuthFailed { detail, reply } => {
+                match reply {
+                    Some(r) => write!(f, "{r} ({detail})"),
+                    None => f.write_str(detail),
+                }
+            }
         }
     }
 }
