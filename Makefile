@@ -2,7 +2,8 @@
 #   make demo    build, start a local debugging SMTP server, send a message
 #   make test    install what the tests need, build, run every test
 CARGO     ?= cargo
-PYTHON    ?= python3
+# python3, or the .venv scripts/deps.sh makes where it refuses pip (PEP 668).
+PYTHON    ?= scripts/py
 TARGET    := $(or $(CARGO_TARGET_DIR),target)
 BIN       := $(TARGET)/release/smtp-send
 DEMO_PORT ?= 8025

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="${1:-8025}"
-PY="${PYTHON:-python3}"
+PY="${PYTHON:-scripts/py}"
 log="$(mktemp)"
 "$PY" -m aiosmtpd -n -l "127.0.0.1:$port" >"$log" 2>&1 &
 server=$!

@@ -17,6 +17,30 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 PY="${PYTHON:-python3}"
+if ! command -v "$PY" >/dev/null; then
+  echo "deps: installing Debian's python3" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    python3 python3-venv >/dev/null
+fi
+# Debian's own Python refuses pip installs (PEP 668, "externally managed"):
+# the packages then go into a virtual environment of the project's, .venv,
+# which scripts/py (the Makefile's Python) runs from then on.
+if ! "$PY" -c 'import os, sys, sysconfig
+managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+sys.exit(managed and sys.prefix == sys.base_prefix)'; then
+  if [ ! -x .venv/bin/python ]; then
+    echo "deps: $PY is externally managed: making .venv for the test packages" >&2
+    if ! "$PY" -m venv .venv 2>/dev/null; then
+      rm -rf .venv
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+        python3-venv >/dev/null
+      "$PY" -m venv .venv
+    fi
+  fi
+  PY=.venv/bin/python
+fi
 need_py=()
 while read -r req; do
   [ -z "$req" ] && continue
